@@ -1,0 +1,35 @@
+# The README's two commands: `make demo` (set up, then train and evaluate on ml-100k) and
+# `make test` (set up, then run the test suite). Everything lives in .venv inside the checkout.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SEQREC := $(VENV)/bin/seqrec
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+# torch goes first with an exact pin so pip takes the local CPU build instead of a CUDA one.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,serve]"
+	touch $@
+
+demo: setup
+	$(SEQREC) evaluate --model pop --dataset ml-100k --protocol full --output runs/pop-ml-100k
+
+test: setup
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+bench: setup
+	$(PY) benchmarks/data_pipeline.py
+	$(PY) benchmarks/full_ranking.py
+
+clean:
+	rm -rf $(VENV) runs

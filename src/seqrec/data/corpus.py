@@ -1,0 +1,218 @@
+"""From an interaction frame to a compact, encoded sequence corpus.
+
+The canonical interaction frame (see ``readers.py``) has the columns ``user`` and ``item`` (strings,
+the user's raw ids), ``timestamp`` (float) and optionally ``rating`` (float). ``build_corpus``
+filters it (rating threshold, iterative k-core), orders each user's interactions by time and
+encodes ids. Equal timestamps keep the order of the file: the sort is stable, so "the last item"
+of a user whose final interactions share one second is the one written last in the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+PAD = 0  # item code 0 is padding; real items are 1..n_items; the mask token is n_items + 1
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Rows of item codes in CSR form: row ``r`` is ``items[offsets[r]:offsets[r + 1]]``.
+
+    ``timestamps`` is aligned with ``items`` (or None when the source had no time).
+    """
+
+    offsets: np.ndarray  # (R + 1,) int64
+    items: np.ndarray  # (nnz,) int64
+    timestamps: np.ndarray | None = None  # (nnz,) float64
+
+    def __post_init__(self) -> None:
+        if self.offsets.ndim != 1 or self.offsets[0] != 0 or self.offsets[-1] != len(self.items):
+            raise ValueError("offsets must start at 0 and end at len(items)")
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def row(self, r: int) -> np.ndarray:
+        return self.items[self.offsets[r] : self.offsets[r + 1]]
+
+    def take(self, rows: np.ndarray) -> Sequences:
+        """The given rows, in the given order, as a new CSR block (vectorised gather)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, lengths = self.offsets[rows], self.lengths[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        index = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1])
+        stamps = None if self.timestamps is None else self.timestamps[index]
+        return Sequences(offsets, self.items[index], stamps)
+
+    def slice_rows(self, start: np.ndarray, stop: np.ndarray) -> Sequences:
+        """Per row, keep positions ``start[r]:stop[r]`` (relative to the row; clipped)."""
+        lengths = self.lengths
+        start = np.clip(np.asarray(start, dtype=np.int64), 0, lengths)
+        stop = np.clip(np.asarray(stop, dtype=np.int64), start, lengths)
+        new_len = stop - start
+        offsets = np.zeros(len(self) + 1, dtype=np.int64)
+        np.cumsum(new_len, out=offsets[1:])
+        index = np.repeat(self.offsets[:-1] + start - offsets[:-1], new_len) + np.arange(offsets[-1])
+        stamps = None if self.timestamps is None else self.timestamps[index]
+        return Sequences(offsets, self.items[index], stamps)
+
+    def row_ids(self) -> np.ndarray:
+        """The row of every stored item, aligned with ``items``."""
+        return np.repeat(np.arange(len(self)), self.lengths)
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Maps codes to raw ids and back. ``raw[code]`` is the raw id of ``code``."""
+
+    raw: np.ndarray  # (n,) of str
+    offset: int = 0  # first real code: 1 for items (0 is padding), 0 for users
+    _index: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        index = {str(r): i + self.offset for i, r in enumerate(self.raw)}
+        object.__setattr__(self, "_index", index)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def encode(self, raw_ids: list[str] | np.ndarray, what: str = "id") -> np.ndarray:
+        """Codes of raw ids; an unknown id is an error that names it."""
+        missing = [r for r in raw_ids if str(r) not in self._index]
+        if missing:
+            shown = ", ".join(repr(str(m)) for m in missing[:5])
+            raise KeyError(f"unknown {what}: {shown} ({len(missing)} not in the vocabulary)")
+        return np.array([self._index[str(r)] for r in raw_ids], dtype=np.int64)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.raw[np.asarray(codes, dtype=np.int64) - self.offset]
+
+
+@dataclass(frozen=True)
+class FilterStep:
+    """What one preprocessing step removed, so nothing disappears silently."""
+
+    name: str
+    rows_removed: int
+    users_removed: int
+    items_removed: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: removed {self.rows_removed:,} interactions, "
+            f"{self.users_removed:,} users, {self.items_removed:,} items"
+        )
+
+
+@dataclass(frozen=True)
+class SequenceCorpus:
+    """Every user's interactions, time-ordered and encoded. Row ``u`` belongs to user code ``u``."""
+
+    sequences: Sequences
+    users: Vocabulary
+    items: Vocabulary  # offset 1: code 0 is padding
+    filters: tuple[FilterStep, ...] = ()
+    source_rows: np.ndarray | None = None  # (nnz,) row of each interaction in the input frame
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_interactions(self) -> int:
+        return len(self.sequences.items)
+
+    def item_counts(self) -> np.ndarray:
+        """Interactions per item code, shape (n_items + 1,); index 0 (padding) is 0."""
+        return np.bincount(self.sequences.items, minlength=self.n_items + 1)
+
+
+def _counts(frame: pl.DataFrame) -> tuple[int, int, int]:
+    return frame.height, frame["user"].n_unique(), frame["item"].n_unique()
+
+
+def _step(name: str, before: pl.DataFrame, after: pl.DataFrame) -> FilterStep:
+    (r0, u0, i0), (r1, u1, i1) = _counts(before), _counts(after)
+    return FilterStep(name, r0 - r1, u0 - u1, i0 - i1)
+
+
+def k_core(frame: pl.DataFrame, min_user: int, min_item: int) -> pl.DataFrame:
+    """Repeat dropping users with < min_user and items with < min_item rows until none remain."""
+    while True:
+        user_n = pl.len().over("user")
+        item_n = pl.len().over("item")
+        kept = frame.filter((user_n >= min_user) & (item_n >= min_item))
+        if kept.height == frame.height:
+            return kept
+        frame = kept
+
+
+def build_corpus(
+    frame: pl.DataFrame,
+    *,
+    min_rating: float | None = None,
+    min_user_interactions: int = 0,
+    min_item_interactions: int = 0,
+    max_len: int | None = None,
+) -> SequenceCorpus:
+    """Filter, time-order and encode an interaction frame.
+
+    ``max_len`` keeps each user's newest ``max_len`` interactions (counted as a filter step).
+    User codes follow first appearance in the file; item codes too, starting at 1.
+    """
+    steps: list[FilterStep] = []
+    frame = frame.with_row_index("_src")
+    if min_rating is not None:
+        if "rating" not in frame.columns:
+            raise ValueError("min_rating was given but the data has no 'rating' column")
+        kept = frame.filter(pl.col("rating") >= min_rating)
+        steps.append(_step(f"rating >= {min_rating:g}", frame, kept))
+        frame = kept
+    if min_user_interactions > 1 or min_item_interactions > 1:
+        kept = k_core(frame, min_user_interactions, min_item_interactions)
+        name = f"k-core (users >= {min_user_interactions}, items >= {min_item_interactions})"
+        steps.append(_step(name, frame, kept))
+        frame = kept
+    if frame.height == 0:
+        raise ValueError("no interactions left after filtering: " + "; ".join(s.describe() for s in steps))
+
+    # codes follow first appearance in the file; _src breaks equal timestamps by file order
+    frame = frame.with_columns(
+        (pl.col("_src").min().over("user").rank("dense") - 1).alias("_u")
+    )
+    frame = frame.sort(["_u", "timestamp", "_src"])
+    if max_len is not None:
+        position_from_end = pl.int_range(pl.len()).reverse().over("_u")
+        kept = frame.filter(position_from_end < max_len)
+        steps.append(_step(f"keep newest {max_len} per user", frame, kept))
+        frame = kept
+    frame = frame.with_columns(pl.col("_src").min().over("item").rank("dense").alias("_i"))
+
+    users = frame.select("_u", "user").unique("_u").sort("_u")
+    items = frame.select("_i", "item").unique("_i").sort("_i")
+    offsets = np.zeros(users.height + 1, dtype=np.int64)
+    np.cumsum(np.bincount(frame["_u"].to_numpy(), minlength=users.height), out=offsets[1:])
+    sequences = Sequences(
+        offsets=offsets,
+        items=frame["_i"].to_numpy().astype(np.int64),
+        timestamps=frame["timestamp"].cast(pl.Float64).to_numpy(),
+    )
+    return SequenceCorpus(
+        sequences=sequences,
+        users=Vocabulary(users["user"].to_numpy().astype(str)),
+        items=Vocabulary(items["item"].to_numpy().astype(str), offset=1),
+        filters=tuple(steps),
+        source_rows=frame["_src"].to_numpy().astype(np.int64),
+    )

@@ -1,0 +1,175 @@
+"""Train / validation / test splits that keep every evaluation target out of training.
+
+Three ways to split a ``SequenceCorpus``:
+
+- ``leave_one_out``: per user, the last item is the test target and the second-to-last the
+  validation target; training sees neither. The test context includes the validation item.
+- ``temporal_split``: one global time cut-off (and an optional earlier one for validation); training
+  sees only interactions before the first cut-off.
+- ``labelled_split``: every interaction carries a label ``train``/``valid``/``test`` given by the user.
+
+Users that cannot be evaluated (too short, or nothing after a cut-off) stay in training where their
+data allows and are counted in ``Split.notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from seqrec.data.corpus import SequenceCorpus, Sequences
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Users to evaluate: what the model is shown (``context``) and what it must find (``targets``).
+
+    Row ``r`` of ``context`` and ``targets`` belongs to user code ``users[r]``. ``context`` is in time
+    order, newest last; it is also the history excluded from full-ranking candidates.
+    """
+
+    users: np.ndarray  # (U,) int64 user codes
+    context: Sequences  # (U rows)
+    targets: Sequences  # (U rows), each with at least one item
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+@dataclass(frozen=True)
+class Split:
+    """``train`` has one row per user code (possibly empty); nothing in it is a later target."""
+
+    train: Sequences
+    valid: EvalSet
+    test: EvalSet
+    notes: tuple[str, ...] = ()
+
+
+def _eval_set(users: np.ndarray, context: Sequences, targets: Sequences) -> EvalSet:
+    keep = (context.lengths > 0) & (targets.lengths > 0)
+    rows = np.flatnonzero(keep)
+    return EvalSet(users[rows], context.take(rows), targets.take(rows))
+
+
+def leave_one_out(corpus: SequenceCorpus) -> Split:
+    """Last item -> test, second-to-last -> validation, the rest -> training.
+
+    Users with fewer than 3 interactions are not evaluated (they need a context, a validation and a
+    test item); their interactions stay in training, and the count is reported in ``notes``.
+    """
+    seqs = corpus.sequences
+    n = seqs.lengths
+    evaluable = n >= 3
+    train = seqs.slice_rows(np.zeros_like(n), np.where(evaluable, n - 2, n))
+    users = np.flatnonzero(evaluable)
+    rows, m = seqs.take(users), n[evaluable]
+    start = np.zeros_like(m)
+    valid = EvalSet(users, rows.slice_rows(start, m - 2), rows.slice_rows(m - 2, m - 1))
+    test = EvalSet(users, rows.slice_rows(start, m - 1), rows.slice_rows(m - 1, m))
+    notes = ()
+    if (~evaluable).any():
+        notes = (
+            f"{int((~evaluable).sum()):,} users with fewer than 3 interactions are not evaluated "
+            "(their interactions stay in training)",
+        )
+    return Split(train, valid, test, notes)
+
+
+def _window(seqs: Sequences, lo: float, hi: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the position range of interactions with lo <= t < hi (rows are time-sorted)."""
+    if seqs.timestamps is None:
+        raise ValueError("a temporal split needs timestamps")
+    rows = seqs.row_ids()
+    before_lo = np.bincount(rows, weights=seqs.timestamps < lo, minlength=len(seqs))
+    before_hi = np.bincount(rows, weights=seqs.timestamps < hi, minlength=len(seqs))
+    return before_lo.astype(np.int64), before_hi.astype(np.int64)
+
+
+def _targets_after(seqs: Sequences, start: np.ndarray, stop: np.ndarray, targets: str) -> Sequences:
+    if targets == "next":
+        stop = np.minimum(stop, start + 1)
+    elif targets != "all":
+        raise ValueError(f"targets must be 'next' or 'all', got {targets!r}")
+    return seqs.slice_rows(start, stop)
+
+
+def temporal_split(
+    corpus: SequenceCorpus,
+    test_time: float,
+    valid_time: float | None = None,
+    targets: str = "next",
+) -> Split:
+    """Global time cut-offs: train < valid_time <= valid targets < test_time <= test targets.
+
+    ``targets="next"`` makes the first interaction after a cut-off the target; ``"all"`` makes every
+    interaction after it relevant (for Recall/Precision/MAP with several relevant items). Without
+    ``valid_time`` the validation set is empty and training uses everything before ``test_time``.
+    """
+    seqs = corpus.sequences
+    n = seqs.lengths
+    valid_time = test_time if valid_time is None else valid_time
+    if valid_time > test_time:
+        raise ValueError(f"valid_time ({valid_time}) must not be after test_time ({test_time})")
+    n_before_valid, n_before_test = _window(seqs, -np.inf, valid_time)[1], _window(seqs, -np.inf, test_time)[1]
+    users = np.arange(corpus.n_users)
+    train = seqs.slice_rows(np.zeros_like(n), n_before_valid)
+    valid = _eval_set(
+        users,
+        seqs.slice_rows(np.zeros_like(n), n_before_valid),
+        _targets_after(seqs, n_before_valid, n_before_test, targets),
+    )
+    test = _eval_set(
+        users,
+        seqs.slice_rows(np.zeros_like(n), n_before_test),
+        _targets_after(seqs, n_before_test, n, targets),
+    )
+    dropped = int(n.sum() - n_before_test.sum()) - int(test.targets.lengths.sum())
+    notes = (
+        f"{len(test):,} of {corpus.n_users:,} users have history before and interactions after the "
+        f"test cut-off",
+    )
+    if dropped:
+        notes += (
+            f"{dropped:,} interactions after the test cut-off are not test targets "
+            f"(users with no earlier history, or targets={targets!r})",
+        )
+    return Split(train, valid, test, notes)
+
+
+def time_quantile(corpus: SequenceCorpus, q: float) -> float:
+    """The timestamp below which a share ``q`` of all interactions fall (to pick a cut-off)."""
+    if corpus.sequences.timestamps is None:
+        raise ValueError("the corpus has no timestamps")
+    return float(np.quantile(corpus.sequences.timestamps, q))
+
+
+def labelled_split(corpus: SequenceCorpus, labels: np.ndarray) -> Split:
+    """A split given by the user: ``labels`` holds 'train'/'valid'/'test' per stored interaction.
+
+    ``labels`` is aligned with ``corpus.sequences.items``. Context for validation is the user's
+    training interactions; context for test adds the validation ones. Each keeps time order.
+    """
+    labels = np.asarray(labels).astype(str)
+    if len(labels) != len(corpus.sequences.items):
+        raise ValueError(f"{len(labels)} split labels for {len(corpus.sequences.items)} interactions")
+    unknown = sorted(set(np.unique(labels)) - {"train", "valid", "test"})
+    if unknown:
+        raise ValueError(f"split labels must be train/valid/test, found {unknown[:5]}")
+    seqs = corpus.sequences
+    users = np.arange(corpus.n_users)
+    is_train, is_valid, is_test = labels == "train", labels == "valid", labels == "test"
+    train = _mask_rows(seqs, is_train)
+    valid = _eval_set(users, train, _mask_rows(seqs, is_valid))
+    test = _eval_set(users, _mask_rows(seqs, is_train | is_valid), _mask_rows(seqs, is_test))
+    return Split(train, valid, test)
+
+
+def _mask_rows(seqs: Sequences, keep: np.ndarray) -> Sequences:
+    """The stored interactions where ``keep`` is True, rows preserved (possibly empty)."""
+    counts = np.bincount(seqs.row_ids(), weights=keep, minlength=len(seqs)).astype(np.int64)
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    stamps = None if seqs.timestamps is None else seqs.timestamps[keep]
+    return Sequences(offsets, seqs.items[keep], stamps)

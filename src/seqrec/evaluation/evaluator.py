@@ -1,0 +1,148 @@
+"""Rank every evaluation user's targets and turn the ranks into metrics with confidence intervals.
+
+One path for every model: histories are cut to the model's ``max_len`` and left-padded, the model
+scores candidates (``full_sort_predict`` for full ranking, ``predict`` for sampled ranking), and ranks
+are computed by counting (``seqrec.metrics.ranking.ranks_from_scores``): a relevant item's rank is 1 +
+the number of competing candidates scoring at least as high, so ties never flatter a model. Users
+are processed in chunks of ``batch_size``; nothing depends on the chunking, so results are identical
+for any batch size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from seqrec.batch import SequenceBatch
+from seqrec.data.batching import history_coo, pad_left, pad_targets
+from seqrec.data.sampling import sample_negatives
+from seqrec.data.splits import EvalSet
+from seqrec.evaluation.protocols import FullRanking, Protocol, SampledRanking
+from seqrec.evaluation.result import EvalResult
+from seqrec.metrics.accumulators import RankingMetrics
+from seqrec.metrics.ranking import ranks_from_scores
+from seqrec.models.protocol import SequentialRecommender
+
+DEFAULT_METRICS = (
+    "HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR", "Recall@10", "Precision@10", "MAP@10",
+)  # fmt: skip
+
+
+class Evaluator:
+    """Evaluates models on one evaluation set under one protocol.
+
+    Sampled negatives are drawn once (seeded; cached in ``cache_dir`` when given) and reused for
+    every model and every call, so comparisons and validation curves see the same candidates.
+    ``item_counts`` (n_items + 1,) are the popularity weights for ``popular`` sampling.
+    """
+
+    def __init__(
+        self,
+        eval_set: EvalSet,
+        protocol: Protocol,
+        n_items: int,
+        item_counts: np.ndarray | None = None,
+        metrics: tuple[str, ...] = DEFAULT_METRICS,
+        batch_size: int = 256,
+        cache_dir: Path | None = None,
+    ) -> None:
+        if len(eval_set) == 0:
+            raise ValueError("the evaluation set has no users")
+        self.eval_set, self.protocol, self.n_items = eval_set, protocol, n_items
+        self.metrics, self.batch_size = tuple(metrics), batch_size
+        self.negatives: np.ndarray | None = None
+        if isinstance(protocol, SampledRanking):
+            self.negatives = self._negatives(item_counts, cache_dir)
+
+    def _negatives(self, item_counts: np.ndarray | None, cache_dir: Path | None) -> np.ndarray:
+        protocol = self.protocol
+        assert isinstance(protocol, SampledRanking)
+        if protocol.sampler == "popular" and item_counts is None:
+            raise ValueError("popularity sampling needs item_counts")
+        weights = item_counts if protocol.sampler == "popular" else None
+        path = None
+        if cache_dir is not None:
+            path = Path(cache_dir) / f"negatives-{self._fingerprint(weights)}.npy"
+            if path.exists():
+                return np.load(path, allow_pickle=False)
+        negatives = sample_negatives(
+            self.eval_set.context, self.n_items, protocol.n_negatives, weights,
+            seed=protocol.seed, also_exclude=self.eval_set.targets,
+        )  # fmt: skip
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, negatives)
+            tmp.replace(path)
+        return negatives
+
+    def _fingerprint(self, weights: np.ndarray | None) -> str:
+        digest = hashlib.sha256()
+        es = self.eval_set
+        for array in (es.users, es.context.offsets, es.context.items, es.targets.offsets, es.targets.items):
+            digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        if weights is not None:
+            digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
+        digest.update(f"{self.protocol}|{self.n_items}".encode())
+        return digest.hexdigest()[:20]
+
+    @torch.no_grad()
+    def ranks(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> np.ndarray:
+        """Rank of every target of every user: (U, T) float, ``inf`` where a user has fewer targets."""
+        was_training = getattr(model, "training", False)
+        if hasattr(model, "eval"):
+            model.eval()
+        chunks = []
+        try:
+            for start in range(0, len(self.eval_set), self.batch_size):
+                rows = np.arange(start, min(start + self.batch_size, len(self.eval_set)))
+                chunks.append(self._rank_chunk(model, rows, device).cpu())
+        finally:
+            if was_training:
+                model.train()
+        width = max(c.shape[1] for c in chunks)
+        padded = [torch.nn.functional.pad(c, (0, width - c.shape[1]), value=float("inf")) for c in chunks]
+        return torch.cat(padded).numpy()
+
+    def _rank_chunk(self, model: SequentialRecommender, rows: np.ndarray, device: str | torch.device) -> Tensor:
+        es = self.eval_set
+        item_seq = torch.from_numpy(pad_left(es.context, rows, model.max_len))
+        users = torch.from_numpy(es.users[rows])
+        batch = SequenceBatch(item_seq=item_seq, users=users).to(device)
+        targets = torch.from_numpy(pad_targets(es.targets, rows)).to(device)  # (B, T), 0 = none
+        if isinstance(self.protocol, FullRanking):
+            return self._full_ranks(model, batch, rows, targets)
+        negatives = torch.from_numpy(self.negatives[rows]).to(device)  # (B, N)
+        candidates = torch.cat([targets, negatives], dim=1)  # (B, T + N)
+        scores = model.predict(batch, candidates).float()
+        relevant = torch.zeros_like(candidates, dtype=torch.bool)
+        relevant[:, : targets.shape[1]] = targets > 0
+        return ranks_from_scores(scores, relevant, candidates > 0)
+
+    def _full_ranks(
+        self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor
+    ) -> Tensor:
+        scores = model.full_sort_predict(batch).float()  # (B, n_items + 1)
+        relevant = torch.zeros_like(scores, dtype=torch.bool)
+        relevant.scatter_(1, targets, targets > 0)
+        relevant[:, 0] = False
+        candidate = torch.ones_like(relevant)
+        candidate[:, 0] = False  # padding is never a candidate
+        if self.protocol.exclude_history:
+            batch_row, item = history_coo(self.eval_set.context, rows)
+            index = torch.from_numpy(batch_row).to(scores.device), torch.from_numpy(item).to(scores.device)
+            candidate[index] = False
+            candidate |= relevant  # a target the user had before stays a candidate
+        return ranks_from_scores(scores, relevant, candidate)
+
+    def evaluate(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> EvalResult:
+        """Ranks -> per-user metric values -> means with 95% bootstrap confidence intervals."""
+        ranks = self.ranks(model, device)
+        accumulator = RankingMetrics(list(self.metrics))
+        accumulator.update(torch.from_numpy(ranks))
+        per_user = {name: values.numpy() for name, values in accumulator.per_user().items()}
+        return EvalResult(self.protocol.name, self.eval_set.users, per_user, ranks)

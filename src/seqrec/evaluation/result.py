@@ -1,0 +1,62 @@
+"""Evaluation results: per-user values, means with bootstrap confidence intervals, comparisons."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from seqrec.metrics.stats import PairedResult, paired_comparison, summarise
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Metrics of one model on one evaluation set under one protocol.
+
+    ``per_user[name][i]`` is the metric of user ``users[i]``; ``ranks`` (U, T) holds the rank of
+    each target (``inf`` padding). ``summary`` gives mean, 95% bootstrap CI and n per metric.
+    """
+
+    protocol: str
+    users: np.ndarray
+    per_user: dict[str, np.ndarray]
+    ranks: np.ndarray
+    seed: int = 0
+    summary: dict[str, dict[str, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "summary", summarise(self.per_user, seed=self.seed))
+
+    def __getitem__(self, metric: str) -> float:
+        return self.summary[metric]["mean"]
+
+    def compare(self, other: EvalResult, metric: str, seed: int = 0) -> PairedResult:
+        """Paired difference ``self - other`` over the same users, with CI and p-value."""
+        if self.protocol != other.protocol or not np.array_equal(self.users, other.users):
+            raise ValueError("paired comparison needs the same users under the same protocol")
+        return paired_comparison(self.per_user[metric], other.per_user[metric], seed=seed)
+
+    def to_dict(self) -> dict:
+        return {"protocol": self.protocol, "n_users": len(self.users), "metrics": self.summary}
+
+    def to_markdown(self) -> str:
+        lines = [
+            f"protocol: {self.protocol}, users: {len(self.users):,}",
+            "",
+            "| metric | value | 95% CI |",
+            "|---|---|---|",
+        ]
+        for name, s in self.summary.items():
+            lines.append(f"| {name} | {s['mean']:.4f} | [{s['ci_low']:.4f}, {s['ci_high']:.4f}] |")
+        return "\n".join(lines)
+
+    def save(self, run_dir: Path, prefix: str = "") -> None:
+        """Writes ``<prefix>metrics.json`` and ``<prefix>per_user.parquet`` into ``run_dir``."""
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / f"{prefix}metrics.json").write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        frame = pl.DataFrame({"user": self.users, **self.per_user})
+        frame.write_parquet(run_dir / f"{prefix}per_user.parquet")

@@ -60,7 +60,8 @@ class Sequences:
         new_len = stop - start
         offsets = np.zeros(len(self) + 1, dtype=np.int64)
         np.cumsum(new_len, out=offsets[1:])
-        index = np.repeat(self.offsets[:-1] + start - offsets[:-1], new_len) + np.arange(offsets[-1])
+        shift = self.offsets[:-1] + start - offsets[:-1]
+        index = np.repeat(shift, new_len) + np.arange(offsets[-1])
         stamps = None if self.timestamps is None else self.timestamps[index]
         return Sequences(offsets, self.items[index], stamps)
 
@@ -172,6 +173,10 @@ def build_corpus(
     ``max_len`` keeps each user's newest ``max_len`` interactions (counted as a filter step).
     User codes follow first appearance in the file; item codes too, starting at 1.
     """
+    if max_len is not None and max_len < 1:
+        raise ValueError(f"max_len must be at least 1, got {max_len}")
+    if frame.height == 0:
+        raise ValueError("the interaction frame is empty")
     steps: list[FilterStep] = []
     frame = frame.with_row_index("_src")
     if min_rating is not None:
@@ -186,7 +191,8 @@ def build_corpus(
         steps.append(_step(name, frame, kept))
         frame = kept
     if frame.height == 0:
-        raise ValueError("no interactions left after filtering: " + "; ".join(s.describe() for s in steps))
+        removed = "; ".join(s.describe() for s in steps)
+        raise ValueError(f"no interactions left after filtering: {removed}")
 
     # codes follow first appearance in the file; _src breaks equal timestamps by file order
     frame = frame.with_columns(

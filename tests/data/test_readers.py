@@ -238,3 +238,16 @@ def test_user_item_text_non_utf8_line(tmp_path):
     path.write_bytes(b"1 2\n1\t3\n2 \xff\n")
     with pytest.raises(DataError, match=r"x\.txt: line 3: not UTF-8 text"):
         read_interactions(path)
+
+
+def test_empty_files(tmp_path):
+    with pytest.raises(DataError, match=r"x\.csv: the file is empty"):
+        read_interactions(write(tmp_path, "x.csv", ""))
+    with pytest.raises(DataError, match=r"y\.csv: no data rows, expected at least one"):
+        read_interactions(write(tmp_path, "y.csv", "user_id,item_id\n"))
+    path = tmp_path / "z.parquet"
+    pl.DataFrame(
+        {"user_id": [], "item_id": []}, schema={"user_id": pl.Utf8, "item_id": pl.Utf8}
+    ).write_parquet(path)
+    with pytest.raises(DataError, match=r"z\.parquet: no data rows"):
+        read_interactions(path)

@@ -64,6 +64,8 @@ def _read_delimited(
     ``names`` None means the first line is a header. Fields missing from a row or surplus fields
     raise ``DataError`` with the line; empty fields are null.
     """
+    if path.stat().st_size == 0:
+        raise DataError.at(path, None, "the file is empty")
     options = {"quote_char": '"' if quoted else None, "separator": separator}
     first = skip + (1 if names is None else 0) + 1  # line of the first data row
     try:
@@ -88,7 +90,7 @@ def _read_delimited(
         _scan_rows(path, separator, len(columns), quoted, first)
         frame = frame.filter(~pl.all_horizontal(pl.col(columns).is_null()))
     if frame.height == 0:
-        raise DataError.at(path, None, "no data rows: the file is empty")
+        raise DataError.at(path, None, "no data rows, expected at least one")
     return frame
 
 
@@ -276,7 +278,7 @@ def read_table(
     if fmt == "parquet":
         frame = pl.read_parquet(path)
         if frame.height == 0:
-            raise DataError.at(path, None, "no data rows: the file is empty")
+            raise DataError.at(path, None, "no data rows, expected at least one")
     elif fmt in ("csv", "tsv"):
         frame = _read_delimited(
             path, separator="," if fmt == "csv" else "\t", names=None, skip=0, quoted=fmt == "csv"
@@ -321,7 +323,7 @@ def read_user_item_text(path: str | Path) -> pl.DataFrame:
     if not clean:
         frame = _read_pairs_slow(path)
     if frame.height == 0:
-        raise DataError.at(path, None, "no data rows: the file is empty")
+        raise DataError.at(path, None, "no data rows, expected at least one")
     return _canonical(frame, path, {"user": "user", "item": "item"})
 
 

@@ -251,3 +251,9 @@ def test_empty_files(tmp_path):
     ).write_parquet(path)
     with pytest.raises(DataError, match=r"z\.parquet: no data rows"):
         read_interactions(path)
+
+
+def test_mapping_onto_an_existing_canonical_name_is_an_error(tmp_path):
+    path = write(tmp_path, "x.csv", "user,user_id,item_id\na,b,c\n")
+    with pytest.raises(DataError, match=r"header: column 'user' exists and would be replaced"):
+        read_interactions(path)

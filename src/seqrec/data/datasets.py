@@ -7,9 +7,10 @@ checked file. ``fetch(name, source=PATH)`` installs from a local copy instead of
 
 ml-100k is kept as RecBole's three atomic files. They come from the ``recbole==1.2.1`` wheel
 (``pip download``, which reaches PyPI wherever pip works). The GroupLens zip is the fallback: its
-``u.data`` and ``u.user`` convert to byte-identical ``.inter`` / ``.user`` files (checked), but
-RecBole's ``.item`` carries hand edits (split titles, fixed typos), so the ``.item`` converted from
-GroupLens is checked for shape only and may differ from RecBole's in a few titles.
+``u.data`` and ``u.user`` are RecBole's ``.inter`` / ``.user`` rows behind a header, so those two
+are held to RecBole's checksums; RecBole's ``.item`` carries its own edits (titles split from
+years, a misspelt "unkonwn" title), so the ``.item`` converted from GroupLens is checked for shape
+only and may differ from RecBole's in a few titles.
 """
 
 from __future__ import annotations

@@ -134,6 +134,13 @@ def _canonical(frame: pl.DataFrame, path: Path, sources: Mapping[str, str]) -> p
 
     Without a timestamp column, the row order within the file is the time.
     """
+    clash = [c for c, s in sources.items() if s != c and c in frame.columns]
+    if clash:
+        raise DataError.at(
+            path,
+            "header",
+            f"column '{clash[0]}' exists and would be replaced by '{sources[clash[0]]}'",
+        )
     frame = frame.rename({s: c for c, s in sources.items() if s != c})
     _require_values(frame, path, {c: s for c, s in sources.items() if c in _REQUIRED})
     typed = [frame[c].cast(pl.Utf8).alias(c) for c in ("user", "item")]

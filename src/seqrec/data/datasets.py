@@ -226,6 +226,7 @@ def available() -> list[str]:
 
 
 def info(name: str) -> DatasetInfo:
+    """The registry entry of ``name``; an unknown name is an error listing the known ones."""
     if name not in REGISTRY:
         raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(available())}")
     return REGISTRY[name]

@@ -102,6 +102,11 @@ def test_counts_across_column_blocks_beyond_int16() -> None:
     assert ranks_from_scores(scores, relevant).tolist() == [[n_items], [n_items - 100]]
 
 
+def test_empty_batch_gives_no_ranks() -> None:
+    ranks = ranks_from_scores(torch.zeros(0, 4), torch.zeros(0, 4, dtype=torch.bool))
+    assert ranks.shape == (0, 0)
+
+
 @settings(max_examples=100, derandomize=True, deadline=None)
 @given(scored_batches())
 def test_ranks_from_scores_matches_sorting(batch: tuple) -> None:

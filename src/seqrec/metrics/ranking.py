@@ -258,6 +258,8 @@ def ranks_from_scores(scores: Tensor, relevant: Tensor, candidate: Tensor | None
     Cost: ``R`` passes of comparisons over ``(B, C)``, in column blocks, never ``(B, R, C)``.
     """
     _check_score_inputs(scores, relevant, candidate)
+    if scores.shape[0] == 0:
+        return torch.empty((0, 0), dtype=torch.float32, device=scores.device)
     columns, valid = _relevant_columns(relevant)  # (B, R), (B, R)
     target = scores.gather(1, columns)  # (B, R)
     higher = target[:, :, None] > target[:, None, :]  # (B, R_i, R_j): item i scores above item j

@@ -58,7 +58,9 @@ def test_temporal_split_respects_the_cutoffs():
     split = temporal_split(corpus, t_test, t_valid, targets="all")
     seqs = corpus.sequences
     assert (split.train.timestamps < t_valid).all()
-    assert ((split.valid.targets.timestamps >= t_valid) & (split.valid.targets.timestamps < t_test)).all()
+    assert (
+        (split.valid.targets.timestamps >= t_valid) & (split.valid.targets.timestamps < t_test)
+    ).all()
     assert (split.test.targets.timestamps >= t_test).all()
     assert (split.test.context.timestamps < t_test).all()
     for row, user in enumerate(split.test.users):

@@ -11,7 +11,9 @@ import numpy as np
 from seqrec.data.corpus import PAD, Sequences
 
 
-def pad_left(seqs: Sequences, rows: np.ndarray, max_len: int, append: int | None = None) -> np.ndarray:
+def pad_left(
+    seqs: Sequences, rows: np.ndarray, max_len: int, append: int | None = None
+) -> np.ndarray:
     """The newest ``max_len`` items of each row in ``rows``, left-padded with 0: (B, max_len) int64.
 
     ``append`` (e.g. the mask token) is written after the newest item and counts towards

@@ -1,8 +1,8 @@
 """Negative samplers for sampled evaluation: uniform or by popularity, never the user's own items.
 
-The sample depends only on the evaluation set, the catalogue, the weights and the seed, so every model
-compared is ranked against the same candidates. Rejection is vectorised: draw a surplus for all users
-at once, drop the user's items and duplicates, and redraw only for the rows still short.
+The sample depends only on the evaluation set, the catalogue, the weights and the seed, so every
+model compared is ranked against the same candidates. Rejection is vectorised: draw a surplus for
+all users at once, drop the user's items and duplicates, and redraw only for the rows still short.
 """
 
 from __future__ import annotations
@@ -70,7 +70,9 @@ def sample_negatives(
     short = (allowed < n_negatives) | (np.count_nonzero(p) - forbidden_positive < n_negatives)
     if short.any():
         row = int(np.flatnonzero(short)[0])
-        raise ValueError(f"row {row} has fewer than {n_negatives} items left to sample negatives from")
+        raise ValueError(
+            f"row {row} has fewer than {n_negatives} items left to sample negatives from"
+        )
 
     rng = np.random.default_rng(seed)
     out = np.zeros((n_rows, n_negatives), dtype=np.int64)

@@ -6,7 +6,7 @@ Three ways to split a ``SequenceCorpus``:
   validation target; training sees neither. The test context includes the validation item.
 - ``temporal_split``: one global time cut-off (and an optional earlier one for validation); training
   sees only interactions before the first cut-off.
-- ``labelled_split``: every interaction carries a label ``train``/``valid``/``test`` given by the user.
+- ``labelled_split``: every interaction carries a user-given label ``train``/``valid``/``test``.
 
 Users that cannot be evaluated (too short, or nothing after a cut-off) stay in training where their
 data allows and are counted in ``Split.notes``.
@@ -25,8 +25,8 @@ from seqrec.data.corpus import SequenceCorpus, Sequences
 class EvalSet:
     """Users to evaluate: what the model is shown (``context``) and what it must find (``targets``).
 
-    Row ``r`` of ``context`` and ``targets`` belongs to user code ``users[r]``. ``context`` is in time
-    order, newest last; it is also the history excluded from full-ranking candidates.
+    Row ``r`` of ``context`` and ``targets`` belongs to user code ``users[r]``. ``context`` is in
+    time order, newest last; it is also the history excluded from full-ranking candidates.
     """
 
     users: np.ndarray  # (U,) int64 user codes
@@ -112,7 +112,10 @@ def temporal_split(
     valid_time = test_time if valid_time is None else valid_time
     if valid_time > test_time:
         raise ValueError(f"valid_time ({valid_time}) must not be after test_time ({test_time})")
-    n_before_valid, n_before_test = _window(seqs, -np.inf, valid_time)[1], _window(seqs, -np.inf, test_time)[1]
+    n_before_valid, n_before_test = (
+        _window(seqs, -np.inf, valid_time)[1],
+        _window(seqs, -np.inf, test_time)[1],
+    )
     users = np.arange(corpus.n_users)
     train = seqs.slice_rows(np.zeros_like(n), n_before_valid)
     valid = _eval_set(
@@ -153,7 +156,9 @@ def labelled_split(corpus: SequenceCorpus, labels: np.ndarray) -> Split:
     """
     labels = np.asarray(labels).astype(str)
     if len(labels) != len(corpus.sequences.items):
-        raise ValueError(f"{len(labels)} split labels for {len(corpus.sequences.items)} interactions")
+        raise ValueError(
+            f"{len(labels)} split labels for {len(corpus.sequences.items)} interactions"
+        )
     unknown = sorted(set(np.unique(labels)) - {"train", "valid", "test"})
     if unknown:
         raise ValueError(f"split labels must be train/valid/test, found {unknown[:5]}")

@@ -1,11 +1,11 @@
 """Rank every evaluation user's targets and turn the ranks into metrics with confidence intervals.
 
 One path for every model: histories are cut to the model's ``max_len`` and left-padded, the model
-scores candidates (``full_sort_predict`` for full ranking, ``predict`` for sampled ranking), and ranks
-are computed by counting (``seqrec.metrics.ranking.ranks_from_scores``): a relevant item's rank is 1 +
-the number of competing candidates scoring at least as high, so ties never flatter a model. Users
-are processed in chunks of ``batch_size``; nothing depends on the chunking, so results are identical
-for any batch size.
+scores candidates (``full_sort_predict`` for full ranking, ``predict`` for sampled ranking), and
+ranks are computed by counting (``seqrec.metrics.ranking.ranks_from_scores``): a relevant item's
+rank is 1 + the number of competing candidates scoring at least as high, so ties never flatter a
+model. Users are processed in chunks of ``batch_size``; nothing depends on the chunking, so results
+are identical for any batch size.
 """
 
 from __future__ import annotations
@@ -83,7 +83,13 @@ class Evaluator:
     def _fingerprint(self, weights: np.ndarray | None) -> str:
         digest = hashlib.sha256()
         es = self.eval_set
-        for array in (es.users, es.context.offsets, es.context.items, es.targets.offsets, es.targets.items):
+        for array in (
+            es.users,
+            es.context.offsets,
+            es.context.items,
+            es.targets.offsets,
+            es.targets.items,
+        ):
             digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
         if weights is not None:
             digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
@@ -92,7 +98,7 @@ class Evaluator:
 
     @torch.no_grad()
     def ranks(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> np.ndarray:
-        """Rank of every target of every user: (U, T) float, ``inf`` where a user has fewer targets."""
+        """Rank of every target of every user: (U, T) float, ``inf`` padding for fewer targets."""
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
             model.eval()
@@ -105,10 +111,14 @@ class Evaluator:
             if was_training:
                 model.train()
         width = max(c.shape[1] for c in chunks)
-        padded = [torch.nn.functional.pad(c, (0, width - c.shape[1]), value=float("inf")) for c in chunks]
+        padded = [
+            torch.nn.functional.pad(c, (0, width - c.shape[1]), value=float("inf")) for c in chunks
+        ]
         return torch.cat(padded).numpy()
 
-    def _rank_chunk(self, model: SequentialRecommender, rows: np.ndarray, device: str | torch.device) -> Tensor:
+    def _rank_chunk(
+        self, model: SequentialRecommender, rows: np.ndarray, device: str | torch.device
+    ) -> Tensor:
         es = self.eval_set
         item_seq = torch.from_numpy(pad_left(es.context, rows, model.max_len))
         users = torch.from_numpy(es.users[rows])
@@ -134,12 +144,17 @@ class Evaluator:
         candidate[:, 0] = False  # padding is never a candidate
         if self.protocol.exclude_history:
             batch_row, item = history_coo(self.eval_set.context, rows)
-            index = torch.from_numpy(batch_row).to(scores.device), torch.from_numpy(item).to(scores.device)
+            index = (
+                torch.from_numpy(batch_row).to(scores.device),
+                torch.from_numpy(item).to(scores.device),
+            )
             candidate[index] = False
             candidate |= relevant  # a target the user had before stays a candidate
         return ranks_from_scores(scores, relevant, candidate)
 
-    def evaluate(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> EvalResult:
+    def evaluate(
+        self, model: SequentialRecommender, device: str | torch.device = "cpu"
+    ) -> EvalResult:
         """Ranks -> per-user metric values -> means with 95% bootstrap confidence intervals."""
         ranks = self.ranks(model, device)
         accumulator = RankingMetrics(list(self.metrics))

@@ -41,8 +41,12 @@ class Pop(nn.Module):
         model.counts.copy_(torch.from_numpy(counts))
         return model
 
-    def calculate_loss(self, batch: SequenceBatch, generator: torch.Generator | None = None) -> Tensor:
-        raise TypeError("the popularity baseline is fitted with Pop.fit(train, n_items), not trained")
+    def calculate_loss(
+        self, batch: SequenceBatch, generator: torch.Generator | None = None
+    ) -> Tensor:
+        raise TypeError(
+            "the popularity baseline is fitted with Pop.fit(train, n_items), not trained"
+        )
 
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         return self.counts.expand(len(batch), -1)  # (B, n_items + 1)

@@ -11,6 +11,7 @@ are identical for any batch size.
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -136,21 +137,23 @@ class Evaluator:
     def _full_ranks(
         self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor
     ) -> Tensor:
-        scores = model.full_sort_predict(batch).float()  # (B, n_items + 1)
+        # a private copy: excluded candidates are overwritten with -inf instead of carrying a
+        # (B, n_items + 1) candidate mask through the counting pass
+        scores = model.full_sort_predict(batch).float().clone()  # (B, n_items + 1)
         relevant = torch.zeros_like(scores, dtype=torch.bool)
         relevant.scatter_(1, targets, targets > 0)
         relevant[:, 0] = False
-        candidate = torch.ones_like(relevant)
-        candidate[:, 0] = False  # padding is never a candidate
+        target_scores = scores.gather(1, targets)  # (B, T)
         if self.protocol.exclude_history:
             batch_row, item = history_coo(self.eval_set.context, rows)
             index = (
                 torch.from_numpy(batch_row).to(scores.device),
                 torch.from_numpy(item).to(scores.device),
             )
-            candidate[index] = False
-            candidate |= relevant  # a target the user had before stays a candidate
-        return ranks_from_scores(scores, relevant, candidate)
+            scores[index] = -math.inf
+        scores.scatter_(1, targets, target_scores)  # a target the user had before still competes
+        scores[:, 0] = -math.inf  # padding is never a candidate (nor a target: 0 pads `targets`)
+        return ranks_from_scores(scores, relevant)
 
     def evaluate(
         self, model: SequentialRecommender, device: str | torch.device = "cpu"

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.data.corpus import build_corpus
-from seqrec.data.splits import leave_one_out
+from seqrec.data.splits import leave_one_out, temporal_split, time_quantile
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking, SampledRanking, parse_protocol
 from seqrec.models.pop import Pop
@@ -147,3 +147,32 @@ def test_popularity_baseline_scores_training_counts(split):
     result = Evaluator(split.test, FullRanking(), N_ITEMS).evaluate(pop)
     assert 0.0 <= result["HR@10"] <= 1.0
     assert set(result.summary["HR@10"]) >= {"mean", "ci_low", "ci_high", "n"}
+
+
+def test_several_targets_per_user_rank_like_a_full_sort_with_column_tie_breaks(model):
+    rng = np.random.default_rng(5)
+    n = rng.integers(4, 15, N_USERS)
+    frame = pl.DataFrame(
+        {
+            "user": np.repeat(np.arange(N_USERS), n).astype(str),
+            "item": rng.integers(0, N_ITEMS, n.sum()).astype(str),
+            "timestamp": rng.integers(0, 100, n.sum()).astype(float),
+        }
+    )
+    corpus = build_corpus(frame)
+    split = temporal_split(corpus, time_quantile(corpus, 0.6), targets="all")
+    ranks = Evaluator(split.test, FullRanking(), corpus.n_items).ranks(model)
+    distinct = [len(set(split.test.targets.row(r).tolist())) for r in range(len(split.test))]
+    assert np.isfinite(ranks).sum(1).tolist() == distinct
+    for row, user in enumerate(split.test.users):
+        scores = model.table[user].numpy()
+        relevant = sorted(set(split.test.targets.row(row).tolist()))
+        others = set(range(1, corpus.n_items + 1)) - set(split.test.context.row(row).tolist())
+        others -= set(relevant)
+        expected = [
+            1
+            + sum(scores[c] >= scores[i] for c in others)
+            + sum(scores[j] > scores[i] or (scores[j] == scores[i] and j < i) for j in relevant)
+            for i in relevant
+        ]
+        assert ranks[row, : len(relevant)].tolist() == expected

@@ -33,6 +33,14 @@ DEFAULT_METRICS = (
 )  # fmt: skip
 
 
+def _distinct(targets: Tensor) -> Tensor:
+    """Each row's distinct target items (a repeated item is relevant once); 0 pads: (B, T)."""
+    ordered = targets.sort(dim=1, descending=True).values  # (B, T)
+    repeat = torch.zeros_like(ordered, dtype=torch.bool)
+    repeat[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+    return ordered.masked_fill(repeat, 0)
+
+
 class Evaluator:
     """Evaluates models on one evaluation set under one protocol.
 
@@ -124,7 +132,7 @@ class Evaluator:
         item_seq = torch.from_numpy(pad_left(es.context, rows, model.max_len))
         users = torch.from_numpy(es.users[rows])
         batch = SequenceBatch(item_seq=item_seq, users=users).to(device)
-        targets = torch.from_numpy(pad_targets(es.targets, rows)).to(device)  # (B, T), 0 = none
+        targets = _distinct(torch.from_numpy(pad_targets(es.targets, rows))).to(device)  # (B, T)
         if isinstance(self.protocol, FullRanking):
             return self._full_ranks(model, batch, rows, targets)
         negatives = torch.from_numpy(self.negatives[rows]).to(device)  # (B, N)

@@ -1,0 +1,19 @@
+"""Fixtures of the training tests: the tiny model registered, and a small synthetic data file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tiny_run import register, write_interactions
+
+
+@pytest.fixture(autouse=True)
+def tiny_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes ``model: {name: tiny}`` buildable from configs."""
+    register(monkeypatch)
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    return write_interactions(tmp_path / "tiny.tsv")

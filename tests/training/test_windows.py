@@ -1,0 +1,89 @@
+"""Training windows: what goes into them (never an evaluation target) and how they are visited."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqrec.data.corpus import SequenceCorpus, Sequences, Vocabulary
+from seqrec.data.splits import leave_one_out
+from seqrec.training.data import WindowBatches, WindowDataModule, training_windows, window_bounds
+
+
+def _position_corpus(lengths: list[int]) -> SequenceCorpus:
+    """Item code = position in the user's sequence + 1, so a window reveals where it came from."""
+    lengths_arr = np.array(lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths_arr)])
+    items = np.concatenate([np.arange(1, n + 1) for n in lengths_arr])
+    seqs = Sequences(offsets, items, items.astype(np.float64))
+    n_items = int(lengths_arr.max())
+    users = Vocabulary(np.array([f"u{i}" for i in range(len(lengths))]))
+    return SequenceCorpus(seqs, users, Vocabulary(np.arange(1, n_items + 1).astype(str), offset=1))
+
+
+def test_window_bounds_step_reaches_the_first_item():
+    rows, ends = window_bounds(np.array([10, 1, 4, 0]), seq_len=4, step=3)
+    assert rows.tolist() == [0, 0, 0, 2]
+    assert ends.tolist() == [10, 7, 4, 4]  # 10-6=4 already reaches back to position 0
+
+
+def test_windows_hold_the_newest_items_left_padded():
+    seqs = Sequences(np.array([0, 5, 7]), np.array([1, 2, 3, 4, 5, 6, 7]))
+    windows, users = training_windows(seqs, seq_len=3)
+    assert windows.tolist() == [[3, 4, 5], [0, 6, 7]]
+    assert users.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("step", [None, 1, 2, 5])
+def test_no_window_reaches_a_validation_or_test_position(step):
+    lengths = np.array([3, 4, 9, 15, 30, 2])  # user 5 is too short to be evaluated
+    split = leave_one_out(_position_corpus(lengths.tolist()))
+    windows, users = training_windows(split.train, seq_len=6, step=step)
+    evaluated = lengths[users] >= 3
+    valid_position = lengths[users] - 2  # 0-based position of the validation target
+    latest = windows.max(axis=1) - 1  # newest position in each window
+    assert (latest[evaluated] < valid_position[evaluated]).all()
+    # user 0 keeps a single training item (no window); every other user's newest one is used
+    assert set(users[latest == valid_position - 1]) == {1, 2, 3, 4}
+    assert set(users) == {1, 2, 3, 4, 5}
+
+
+def test_step_windows_cover_every_training_position():
+    corpus = _position_corpus([40])
+    train = leave_one_out(corpus).train  # positions 0..37
+    windows, _ = training_windows(train, seq_len=10, step=7)
+    covered = set(windows[windows > 0].tolist())
+    assert covered == set(range(1, 39))
+    assert windows.shape == (5, 10)  # ends 38, 31, 24, 17, 10
+
+
+def test_sampler_visits_each_window_dupe_factor_times_and_is_seeded_by_epoch():
+    sampler = WindowBatches(n=10, batch_size=4, seed=3, dupe_factor=3)
+    first = np.concatenate(list(sampler))
+    assert np.bincount(first, minlength=10).tolist() == [3] * 10
+    assert len(sampler) == 8  # ceil(30 / 4)
+    again = np.concatenate(list(WindowBatches(n=10, batch_size=4, seed=3, dupe_factor=3)))
+    sampler.set_epoch(1)
+    other_epoch = np.concatenate(list(sampler))
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other_epoch)
+
+
+def test_sampler_shards_disjoint_across_ranks():
+    shards = [
+        np.concatenate(list(WindowBatches(n=9, batch_size=2, seed=0, rank=r, world_size=2)))
+        for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == 4  # 9 // 2 each, equal batch counts
+    assert not set(shards[0]) & set(shards[1])
+
+
+def test_data_module_batches_are_sequence_batches():
+    corpus = _position_corpus([8, 8, 8])
+    module = WindowDataModule(
+        leave_one_out(corpus).train, seq_len=4, batch_size=2, seed=0, dupe_factor=2
+    )
+    batches = list(module.train_dataloader())
+    assert module.batches_per_epoch() == len(batches) == 3
+    assert batches[0].item_seq.shape == (2, 4)
+    assert sorted(np.concatenate([b.users.numpy() for b in batches]).tolist()) == [0, 0, 1, 1, 2, 2]

@@ -34,7 +34,7 @@ def brute_force_means(scores: list, relevant: list, base: str) -> list[float]:
 def test_onehot_targets_match_brute_force(batch: tuple) -> None:
     scores, relevant, _ = batch
     for base, cls in CLASSES.items():
-        metric = cls(top_ks=TOP_KS, labels_onehot=True)
+        metric = cls(top_ks=TOP_KS)  # Transformers4Rec's default: target is a 0/1 matrix
         metric.update(torch.tensor(scores), torch.tensor(relevant, dtype=torch.float32))
         result = metric.compute()
         assert result.shape == (len(TOP_KS),)
@@ -49,14 +49,14 @@ def test_index_targets_match_brute_force(batch: tuple, data: st.DataObject) -> N
     target = [data.draw(st.integers(0, n_items - 1)) for _ in scores]
     relevant = [[item == t for item in range(n_items)] for t in target]
     for base, cls in CLASSES.items():
-        metric = cls(top_ks=TOP_KS)
+        metric = cls(top_ks=TOP_KS, labels_onehot=True)  # indices, converted to one-hot
         metric.update(torch.tensor(scores), torch.tensor(target))
         assert metric.compute().tolist() == pytest.approx(brute_force_means(scores, relevant, base))
 
 
 def test_averages_over_users_of_all_batches() -> None:
     # users 0-1 in the first batch, user 2 in the second; target ranks 1, 3, 2 (no ties)
-    metric = MeanReciprocalRankAt(top_ks=[2, 3])
+    metric = MeanReciprocalRankAt(top_ks=[2, 3], labels_onehot=True)
     metric.update(torch.tensor([[0.9, 0.1, 0.5], [0.9, 0.1, 0.5]]), torch.tensor([0, 1]))
     metric.update(torch.tensor([[0.9, 0.1, 0.5]]), torch.tensor([2]))
     # MRR@2 = (1 + 0 + 1/2) / 3; MRR@3 = (1 + 1/3 + 1/2) / 3
@@ -64,7 +64,7 @@ def test_averages_over_users_of_all_batches() -> None:
 
 
 def test_default_cutoffs_are_2_and_5() -> None:
-    metric = RecallAt()
+    metric = RecallAt(labels_onehot=True)
     metric.update(torch.tensor([[0.0, 3.0, 2.0, 1.0, 0.5, 0.2]]), torch.tensor([3]))
     assert metric.top_ks == (2, 5)
     assert metric.compute().tolist() == [0.0, 1.0]  # target ranked 3rd
@@ -72,14 +72,14 @@ def test_default_cutoffs_are_2_and_5() -> None:
 
 def test_target_form_must_match_the_flag() -> None:
     preds = torch.rand(2, 4)
-    with pytest.raises(ValueError, match=r"pass labels_onehot=False for \(B,\) item indices"):
-        NDCGAt(labels_onehot=True).update(preds, torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match=r"pass labels_onehot=True for a \(B, n_items\)"):
-        NDCGAt().update(preds, torch.zeros(2, 4))
+    with pytest.raises(ValueError, match=r"pass labels_onehot=True for \(B,\) item indices"):
+        NDCGAt().update(preds, torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match=r"pass labels_onehot=False for a \(B, n_items\)"):
+        NDCGAt(labels_onehot=True).update(preds, torch.zeros(2, 4))
     with pytest.raises(ValueError, match=r"must lie in \[0, 4\)"):
-        NDCGAt().update(preds, torch.tensor([0, 4]))
+        NDCGAt(labels_onehot=True).update(preds, torch.tensor([0, 4]))
     with pytest.raises(ValueError, match="only 0 and 1"):
-        NDCGAt(labels_onehot=True).update(preds, torch.full((2, 4), 2.0))
+        NDCGAt().update(preds, torch.full((2, 4), 2.0))
 
 
 def test_bad_cutoffs_are_rejected() -> None:

@@ -10,10 +10,9 @@ Differences from Transformers4Rec, on purpose:
 - NDCG's ideal DCG uses ``min(#relevant, k)`` relevant items (the textbook definition), not only
   the relevant items that happened to reach the top ``k``.
 - A user with no relevant item is an error instead of a silent 0.
-- ``labels_onehot`` states the form of ``target``: False (default) for ``(B,)`` item indices, True
-  for a ``(B, n_items)`` 0/1 matrix (several relevant items per user allowed). Transformers4Rec
-  reads the flag the other way round (True there converts indices to one-hot); a target of the
-  wrong form for the flag is rejected with an error saying so, never misread.
+``labels_onehot`` reads as in Transformers4Rec: True converts ``(B,)`` item indices to one-hot;
+False (default) takes ``target`` as a ``(B, n_items)`` 0/1 matrix (several relevant items per user
+allowed). A target of the wrong form for the flag is rejected with an error saying so.
 """
 
 from __future__ import annotations
@@ -41,21 +40,21 @@ def relevant_mask(preds: Tensor, target: Tensor, labels_onehot: bool) -> Tensor:
     """The ``(B, n_items)`` bool mask of relevant items from either form of ``target``."""
     if preds.ndim != 2:
         raise ValueError(f"preds must be (users, items) scores, got shape {tuple(preds.shape)}")
-    if labels_onehot:
+    if not labels_onehot:
         if target.shape != preds.shape:
             raise ValueError(
-                f"with labels_onehot=True, target must be a 0/1 matrix shaped like preds "
+                f"with labels_onehot=False, target must be a 0/1 matrix shaped like preds "
                 f"{tuple(preds.shape)}, got shape {tuple(target.shape)} "
-                "(pass labels_onehot=False for (B,) item indices)"
+                "(pass labels_onehot=True for (B,) item indices)"
             )
         if ((target != 0) & (target != 1)).any():
-            raise ValueError("with labels_onehot=True, target must contain only 0 and 1")
+            raise ValueError("with labels_onehot=False, target must contain only 0 and 1")
         return target != 0
     if target.shape != preds.shape[:1] or target.is_floating_point() or target.dtype == torch.bool:
         raise ValueError(
-            f"with labels_onehot=False, target must be ({preds.shape[0]},) integer item indices, "
+            f"with labels_onehot=True, target must be ({preds.shape[0]},) integer item indices, "
             f"got {target.dtype} of shape {tuple(target.shape)} "
-            "(pass labels_onehot=True for a (B, n_items) 0/1 matrix)"
+            "(pass labels_onehot=False for a (B, n_items) 0/1 matrix)"
         )
     if ((target < 0) | (target >= preds.shape[1])).any():
         raise ValueError(f"target item indices must lie in [0, {preds.shape[1]})")

@@ -1,0 +1,330 @@
+"""Train and test one RecBole 1.2.1 sequential model and write timings and metrics as JSON.
+
+Runs inside RecBole's own environment (see `recbole_runner.py`, which launches it) and imports
+nothing from seqrec. RecBole is driven through its Python API; a Trainer subclass times each
+epoch without changing what RecBole computes.
+
+The JSON holds:
+- `epochs`: per epoch `train_seconds`, `train_samples` (training rows seen: RecBole trains on
+  every prefix of every training sequence), `train_batches`, `train_loss_sum`, `valid_seconds`,
+  `valid_ndcg_at_10`, `valid_metrics` and `wall_seconds` (since training began, taken when that
+  epoch's validation finished);
+- `test`: metrics of the best-validation checkpoint, `eval_seconds` (one full-sort evaluation
+  of all test users, model already loaded) and `eval_with_load_seconds` (the same plus loading
+  the checkpoint);
+- `anomaly`: the requested mode and `torch.is_anomaly_enabled()` after RecBole's models were
+  imported and during training;
+- `data`, `facts` (what RecBole 1.2.1 does, read from the running objects), `config`, `env`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import recbole
+import torch
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.trainer import Trainer
+from recbole.utils import get_model, get_trainer, init_seed
+
+# RecBole 1.2.1 replaces data_path with its bundled copy whenever the dataset is named "ml-100k",
+# so the atomic file is linked under a neutral name; RecBole's ml-100k settings are set explicitly.
+DATASET_NAME = "bench"
+TOPK = 10
+
+
+def recbole_config(epochs: int, seed: int, work: Path) -> dict[str, Any]:
+    """RecBole settings shared with seqrec's side of the comparison."""
+    return {
+        "data_path": str(work / "dataset"),
+        "checkpoint_dir": str(work / "saved"),
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "user_inter_num_interval": "[0,inf)",
+        "item_inter_num_interval": "[0,inf)",
+        "normalize_all": True,  # RecBole's ml-100k default; also orders ties finer in float32
+        "eval_args": {
+            "split": {"LS": "valid_and_test"},
+            "order": "TO",
+            "group_by": "user",
+            "mode": "full",
+        },
+        "MAX_ITEM_LIST_LENGTH": 50,
+        "hidden_size": 64,
+        "n_layers": 2,
+        "n_heads": 2,
+        "inner_size": 256,
+        "train_batch_size": 256,
+        "eval_batch_size": 256,
+        "learning_rate": 1e-3,
+        "metrics": ["NDCG", "Hit", "MRR"],
+        "topk": [TOPK],
+        "metric_decimal_place": 6,  # RecBole rounds to 4 places by default
+        "valid_metric": f"NDCG@{TOPK}",
+        "loss_type": "CE",
+        "train_neg_sample_args": None,
+        "epochs": epochs,
+        "eval_step": 1,
+        "stopping_step": 1_000_000,  # the whole learning curve, never an early stop
+        "seed": seed,
+        "reproducibility": True,
+        "use_gpu": False,
+        "worker": 0,
+        "show_progress": False,
+        "log_wandb": False,
+    }
+
+
+class TimedTrainer(Trainer):
+    """RecBole's Trainer with every training epoch and validation timed."""
+
+    def __init__(self, config: Config, model: torch.nn.Module) -> None:
+        super().__init__(config, model)
+        self.epoch_log: list[dict[str, Any]] = []
+        self.fit_start = 0.0
+        self.anomaly_in_training: bool | None = None
+
+    def fit(self, train_data: Any, valid_data: Any = None, **kwargs: Any) -> Any:
+        self.fit_start = time.perf_counter()
+        return super().fit(train_data, valid_data, **kwargs)
+
+    def _train_epoch(
+        self,
+        train_data: Any,
+        epoch_idx: int,
+        loss_func: Callable[[Any], torch.Tensor] | None = None,
+        show_progress: bool = False,
+    ) -> Any:
+        inner = loss_func or self.model.calculate_loss
+        counts = {"samples": 0, "batches": 0}
+
+        def counted_loss(interaction: Any) -> torch.Tensor:
+            counts["samples"] += len(interaction)
+            counts["batches"] += 1
+            return inner(interaction)
+
+        self.anomaly_in_training = torch.is_anomaly_enabled()
+        start = time.perf_counter()
+        loss = super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
+        self.epoch_log.append(
+            {
+                "epoch": epoch_idx + 1,
+                "train_seconds": time.perf_counter() - start,
+                "train_samples": counts["samples"],
+                "train_batches": counts["batches"],
+                "train_loss_sum": float(loss),
+            }
+        )
+        return loss
+
+    def _valid_epoch(self, valid_data: Any, show_progress: bool = False) -> Any:
+        start = time.perf_counter()
+        score, result = super()._valid_epoch(valid_data, show_progress)
+        end = time.perf_counter()
+        entry = self.epoch_log[-1]
+        entry.update(
+            valid_seconds=end - start,
+            valid_ndcg_at_10=float(score),
+            valid_metrics={k: float(v) for k, v in result.items()},
+            wall_seconds=end - self.fit_start,
+        )
+        print(
+            f"epoch {entry['epoch']}: train {entry['train_seconds']:.1f}s "
+            f"({entry['train_samples']} samples), valid NDCG@{TOPK} {score:.4f}, "
+            f"wall {entry['wall_seconds']:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+        return score, result
+
+
+def link_dataset(data_dir: Path, dataset_root: Path) -> Path:
+    """Link the single `.inter` file of `data_dir` into the layout RecBole reads."""
+    inter_files = sorted(data_dir.glob("*.inter"))
+    if len(inter_files) != 1:
+        raise SystemExit(f"{data_dir}: expected exactly one *.inter file, found {len(inter_files)}")
+    target = dataset_root / DATASET_NAME / f"{DATASET_NAME}.inter"
+    target.parent.mkdir(parents=True)
+    target.symlink_to(inter_files[0].resolve())
+    return inter_files[0]
+
+
+def timed_test(trainer: TimedTrainer, test_data: Any) -> dict[str, Any]:
+    """Test the best checkpoint, then time one more full-sort pass alone."""
+    start = time.perf_counter()
+    result = trainer.evaluate(test_data, load_best_model=True)
+    with_load = time.perf_counter() - start
+    start = time.perf_counter()
+    trainer.evaluate(test_data, load_best_model=False)
+    alone = time.perf_counter() - start
+    return {
+        "metrics": {k: float(v) for k, v in result.items()},
+        "eval_seconds": alone,
+        "eval_with_load_seconds": with_load,
+        "users": len(test_data._dataset),
+    }
+
+
+def recbole_facts(
+    config: Config, data: dict[str, Any], train_data: Any, test_data: Any
+) -> dict[str, Any]:
+    """What RecBole 1.2.1 does here, read from its objects; call after testing, since iterating
+    a loader draws from the random state."""
+    _, history_index, _, _ = next(iter(test_data))
+    train_rows = len(train_data._dataset)
+    return {
+        # sequential loaders yield no history index: only the padding id 0 is excluded
+        "full_sort_masks_history": history_index is not None,
+        "train_rows": train_rows,
+        # every prefix of every sequence, less each user's first item, valid and test targets
+        "train_rows_are_all_prefixes": train_rows == data["interactions"] - 3 * data["users"],
+        "timestamp_dtype": str(train_data._dataset.inter_feat[config["TIME_FIELD"]].dtype),
+        "time_order_ties": "stable sort: tied timestamps keep file order",
+        "batch_transform": config["transform"],
+    }
+
+
+CONFIG_KEYS = (
+    "MAX_ITEM_LIST_LENGTH",
+    "hidden_size",
+    "n_layers",
+    "n_heads",
+    "inner_size",
+    "hidden_dropout_prob",
+    "attn_dropout_prob",
+    "hidden_act",
+    "mask_ratio",
+    "ft_ratio",
+    "loss_type",
+    "train_batch_size",
+    "eval_batch_size",
+    "learning_rate",
+    "learner",
+    "weight_decay",
+    "epochs",
+    "stopping_step",
+    "seed",
+    "eval_args",
+    "metrics",
+    "topk",
+    "valid_metric",
+    "user_inter_num_interval",
+    "item_inter_num_interval",
+    "normalize_all",
+    "load_col",
+    "transform",
+    "train_neg_sample_args",
+    "metric_decimal_place",
+)
+
+
+def prepare_data(config: Config, source: Path) -> tuple[dict[str, Any], Any, Any, Any]:
+    """Load, filter, split and augment the data as RecBole does; return its size and loaders."""
+    start = time.perf_counter()
+    dataset = create_dataset(config)
+    data = {
+        "source": str(source),
+        "interactions": int(dataset.inter_num),
+        "users": int(dataset.user_num - 1),  # id 0 is padding
+        "items": int(dataset.item_num - 1),
+    }
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    data["prepare_seconds"] = time.perf_counter() - start
+    return data, train_data, valid_data, test_data
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="recbole-bench-") as tmp:
+        work = Path(tmp)
+        os.chdir(work)  # RecBole writes log_tensorboard/ under the working directory
+        source = link_dataset(args.data_dir, work / "dataset")
+        settings = recbole_config(args.epochs, args.seed, work)
+        # Config imports the model, and with it every sequential model module: sine.py turns
+        # anomaly detection on for the whole process.
+        config = Config(model=args.model, dataset=DATASET_NAME, config_dict=settings)
+        anomaly = {"mode": args.anomaly, "enabled_after_import": torch.is_anomaly_enabled()}
+        if args.anomaly == "off":
+            torch.autograd.set_detect_anomaly(False)
+        if get_trainer(config["MODEL_TYPE"], config["model"]) is not Trainer:
+            raise SystemExit(f"{args.model} uses a special trainer; only Trainer is timed")
+
+        init_seed(config["seed"], config["reproducibility"])
+        data, train_data, valid_data, test_data = prepare_data(config, source)
+        init_seed(config["seed"], config["reproducibility"])
+        model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+        trainer = TimedTrainer(config, model)
+        trainer.fit(train_data, valid_data, verbose=False, saved=True, show_progress=False)
+        test = timed_test(trainer, test_data)
+        anomaly["enabled_in_training"] = trainer.anomaly_in_training
+        return {
+            "library": "recbole",
+            "model": args.model,
+            "epochs": trainer.epoch_log,
+            "test": test,
+            "best_valid_ndcg_at_10": float(trainer.best_valid_score),
+            "anomaly": anomaly,
+            "data": data,
+            "facts": recbole_facts(config, data, train_data, test_data),
+            "config": {key: config[key] for key in CONFIG_KEYS if key in config},
+            "env": environment(),
+        }
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "recbole": recbole.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=["BERT4Rec", "SASRec"], required=True)
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--anomaly", choices=["off", "shipped"], required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=2020)
+    args = parser.parse_args()
+    args.data_dir = args.data_dir.resolve()
+    args.out = args.out.resolve()
+    # RecBole's Config reads `--key=value` pairs from sys.argv; it must see none of ours.
+    del sys.argv[1:]
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    # pandas and torch deprecation notices raised from RecBole's own code, once per run
+    warnings.filterwarnings("ignore", category=FutureWarning, module="recbole")
+    # RecBole's checkpoints pickle its Config, which torch>=2.6 refuses to load by default.
+    os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+    result = run(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    tmp.replace(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Losses on gathered target positions: full softmax cross-entropy, sampled BCE and gBCE.
+
+Every loss takes hidden states that were gathered at target positions first (``(N, D)``), so no
+``(B, L, n_items)`` tensor is ever built. The full softmax bounds its memory by computing logits
+in chunks of targets and recomputing them in the backward pass.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Above this many logits (N x V), the full softmax is computed chunk by chunk (128 MiB of float32).
+MAX_LOGITS = 2**25
+
+
+class _ChunkedSoftmaxCE(torch.autograd.Function):
+    """Mean CE of ``hidden @ weight.T + bias`` against ``targets``, never holding all logits."""
+
+    @staticmethod
+    def forward(
+        ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, chunk: int
+    ) -> Tensor:
+        lse = torch.empty(hidden.shape[0], dtype=hidden.dtype, device=hidden.device)
+        for start in range(0, hidden.shape[0], chunk):
+            logits = F.linear(hidden[start : start + chunk], weight, bias)  # (chunk, V)
+            lse[start : start + chunk] = logits.logsumexp(-1)
+        target_logit = (hidden * weight[targets]).sum(-1)  # (N,)
+        if bias is not None:
+            target_logit = target_logit + bias[targets]
+        ctx.save_for_backward(hidden, weight, bias, targets, lse)
+        ctx.chunk = chunk
+        return (lse - target_logit).mean()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        hidden, weight, bias, targets, lse = ctx.saved_tensors
+        scale = grad / hidden.shape[0]
+        grad_hidden = torch.empty_like(hidden)
+        grad_weight = torch.zeros_like(weight)
+        grad_bias = None if bias is None else torch.zeros_like(bias)
+        for start in range(0, hidden.shape[0], ctx.chunk):
+            h = hidden[start : start + ctx.chunk]
+            rows = torch.arange(h.shape[0], device=h.device)
+            # d loss / d logits = softmax - one_hot(target), per target, scaled by 1/N
+            logits = F.linear(h, weight, bias)  # (chunk, V)
+            probs = (logits - lse[start : start + ctx.chunk, None]).exp_()
+            probs[rows, targets[start : start + ctx.chunk]] -= 1.0
+            probs.mul_(scale)
+            grad_hidden[start : start + ctx.chunk] = probs @ weight
+            grad_weight.addmm_(probs.T, h)
+            if grad_bias is not None:
+                grad_bias += probs.sum(0)
+        return grad_hidden, grad_weight, grad_bias, None, None
+
+
+def full_softmax_ce(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    targets: Tensor,
+    max_logits: int = MAX_LOGITS,
+) -> Tensor:
+    """Mean cross-entropy over the whole catalogue of ``hidden`` (N, D) against ``targets`` (N,).
+
+    ``weight`` (V, D) and ``bias`` (V,) define logits ``hidden @ weight.T + bias``; ``targets``
+    index rows of ``weight``. Up to ``max_logits`` logits are built at once: beyond that the
+    softmax runs over chunks of targets and the backward pass recomputes them.
+    """
+    if hidden.shape[0] == 0:
+        raise ValueError("full_softmax_ce needs at least one target")
+    if hidden.shape[0] * weight.shape[0] <= max_logits:
+        return F.cross_entropy(F.linear(hidden, weight, bias), targets)
+    chunk = max(1, max_logits // weight.shape[0])
+    return _ChunkedSoftmaxCE.apply(hidden, weight, bias, targets, chunk)
+
+
+def uniform_negatives(
+    targets: Tensor, n_items: int, k: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """``k`` items per target (N, k), uniform over the items 1..n_items other than the target.
+
+    Other items of the user's history may be drawn: with thousands of items that is rare and
+    costs less than rejection sampling.
+    """
+    if n_items < 2:
+        raise ValueError(f"negative sampling needs at least 2 items, got n_items={n_items}")
+    draws = torch.randint(
+        1, n_items, (targets.shape[0], k), generator=generator, device=targets.device
+    )  # (N, k) in 1..n_items-1
+    return draws + (draws >= targets[:, None]).long()  # skip the target itself
+
+
+def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
+    """gSASRec's beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k / (n_items - 1).
+
+    ``t = 0`` gives beta = 1 (plain BCE); ``t = 1`` gives beta = alpha, which calibrates the
+    sampled model to the full softmax (Petrov & Macdonald, RecSys 2023).
+    """
+    if not 0.0 <= t <= 1.0:
+        raise ValueError(f"gBCE calibration t must be in [0, 1], got {t}")
+    alpha = n_negatives / (n_items - 1)
+    return alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+
+
+def gbce(pos_scores: Tensor, neg_scores: Tensor, beta: float) -> Tensor:
+    """Generalised BCE: mean over targets of ``-log sigmoid(s+)^beta - sum log(1 - sigmoid(s-))``.
+
+    ``pos_scores`` (N,), ``neg_scores`` (N, k). Written with softplus, which is exact and stable
+    in float32: ``-log sigmoid(s) = softplus(-s)`` and ``-log(1 - sigmoid(s)) = softplus(s)``.
+    """
+    return (beta * F.softplus(-pos_scores) + F.softplus(neg_scores).sum(-1)).mean()
+
+
+def sampled_bce(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
+    """SASRec's binary cross-entropy with sampled negatives: :func:`gbce` with beta = 1."""
+    return gbce(pos_scores, neg_scores, 1.0)

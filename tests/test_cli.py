@@ -43,8 +43,9 @@ def test_pop_evaluation_prints_the_table_and_writes_files(interactions, tmp_path
 def test_data_stats_of_a_file(interactions, capsys):
     assert main(["data", "stats", str(interactions)]) == 0
     printed = capsys.readouterr().out
-    assert "160 interactions read" in printed
-    assert "users: 20" in printed
+    lines = dict(line.rsplit(None, 1) for line in printed.strip().splitlines()[1:])
+    assert lines["users"] == "20" and lines["interactions"] == "160"
+    assert lines["length mean"] == "8.00"
 
 
 @pytest.mark.parametrize(
@@ -91,3 +92,20 @@ def test_pop_on_real_ml100k(tmp_path, capsys):
     assert full["ci_low"] < full["mean"] < full["ci_high"]
     sampled = metrics["popular100"]["metrics"]["NDCG@10"]["mean"]
     assert 0.05 < sampled < 0.10
+
+
+BEAUTY = Path("/work/shared/data/beauty/beauty.txt")
+
+
+@pytest.mark.skipif(not BEAUTY.is_file(), reason="real beauty.txt not available")
+def test_data_fetch_installs_a_local_copy_into_the_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQREC_HOME", str(tmp_path))
+    assert main(["data", "fetch", "beauty", "--source", str(BEAUTY)]) == 0
+    cached = Path(capsys.readouterr().out.strip())
+    assert cached == tmp_path / "datasets" / "beauty" / "beauty.txt"
+    assert cached.stat().st_size == BEAUTY.stat().st_size
+
+
+def test_data_fetch_of_an_unknown_name_is_an_error(capsys):
+    assert main(["data", "fetch", "movielens-1b"]) == 2
+    assert "unknown data set 'movielens-1b'" in capsys.readouterr().err

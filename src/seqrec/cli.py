@@ -20,7 +20,12 @@ EXIT_BAD_INPUT = 2
 
 
 def _quiet() -> None:
-    """Lightning's banner lines and a third-party deprecation notice say nothing to users."""
+    """Lightning's banner lines and a third-party deprecation notice say nothing to users.
+
+    Lightning sets its logger's level when first imported, so it is imported here first.
+    """
+    import lightning.pytorch  # noqa: F401
+
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
@@ -36,17 +41,13 @@ def _data_fetch(args: argparse.Namespace) -> None:
 
 
 def _data_stats(args: argparse.Namespace) -> None:
-    from seqrec.config import DataConfig, SplitConfig
-    from seqrec.reporting import corpus_summary
-    from seqrec.training.prepare import prepare_data
+    from seqrec.config import DataConfig
+    from seqrec.data.corpus import build_corpus
+    from seqrec.data.stats import corpus_stats, format_stats
+    from seqrec.training.prepare import read_frame
 
-    data = prepare_data(DataConfig(dataset=args.dataset, format=args.format, split=SplitConfig()))
-    print(f"{args.dataset}: {data.n_rows:,} interactions read")
-    for step in data.corpus.filters:
-        print(f"  {step.describe()}")
-    for name, value in corpus_summary(data.corpus).items():
-        shown = f"{value:,.4g}" if isinstance(value, float) else f"{value:,}"
-        print(f"{name:>14}: {shown}")
+    frame = read_frame(DataConfig(dataset=args.dataset, format=args.format))
+    print(format_stats(corpus_stats(build_corpus(frame)), title=args.dataset))
 
 
 # ---------------------------------------------------------------- train / evaluate / recommend
@@ -76,14 +77,13 @@ def _evaluate(args: argparse.Namespace) -> None:
         results, users = _evaluate_baseline(args)
     elif args.run is not None:
         from seqrec.pipeline import evaluate, load_run
-        from seqrec.training.prepare import prepare_data
 
         if args.dataset is not None:
             raise ConfigError("--dataset goes with --model; a run evaluates on its own data")
         run = load_run(args.run)
         names = args.protocol or list(run.config.evaluation.protocols)
         results = {name: evaluate(run, protocol=name) for name in names}
-        users = prepare_data(run.config.data).corpus.users
+        users = run.prepared().corpus.users
     else:
         raise ConfigError("give a RUN folder, or --model pop --dataset NAME|PATH")
     for result in results.values():
@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet()
+    if args.command != "data":
+        _quiet()
     from seqrec.data.datasets import FetchError
     from seqrec.data.errors import DataError
 

@@ -180,7 +180,25 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin is tuple:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return "a mapping"
     return "null" if tp is type(None) else getattr(tp, "__name__", str(tp))
+
+
+_NO_MATCH = object()
+
+
+def _convert_container(value: Any, tp: Any, origin: Any, where: str) -> Any:
+    """Lists/tuples, string-keyed mappings and nested dataclasses; ``_NO_MATCH`` otherwise."""
+    if origin is dict and isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
+        item = typing.get_args(tp)[1]
+        return {k: _convert(v, item, f"{where}.{k}") for k, v in value.items()}
+    if origin is tuple and isinstance(value, list | tuple):
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where)
+    return _NO_MATCH
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -195,12 +213,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     elif origin is Literal:
         if value in typing.get_args(tp):
             return value
-    elif origin is tuple:
-        if isinstance(value, list | tuple):
-            item = typing.get_args(tp)[0]
-            return tuple(_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value))
-    elif dataclasses.is_dataclass(tp):
-        return _build(tp, value, where)
+    elif origin in (dict, tuple) or dataclasses.is_dataclass(tp):
+        converted = _convert_container(value, tp, origin, where)
+        if converted is not _NO_MATCH:
+            return converted
     elif tp is Any or (tp is type(None) and value is None):
         return value
     elif tp is float and isinstance(value, int | float) and not isinstance(value, bool):
@@ -239,10 +255,10 @@ def _model_config(raw: Any) -> ModelConfig:
     if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
         raise ConfigError("model: expected a mapping with a 'name' (the registered model)")
     params = {k: v for k, v in raw.items() if k != "name"}
-    try:
-        cls = models.model_config_class(raw["name"])
-    except KeyError as error:
-        raise ConfigError(f"model.name: {error.args[0]}") from error
+    if raw["name"] not in models.MODELS:
+        known = ", ".join(sorted(models.MODELS))
+        raise ConfigError(f"model.name: unknown model {raw['name']!r}; registered: {known}")
+    cls = models.MODELS[raw["name"]][1]
     settable = {f.name: f for f in dataclasses.fields(cls) if f.name not in DERIVED_MODEL_FIELDS}
     unknown = sorted(set(params) - set(settable))
     if unknown:

@@ -64,6 +64,13 @@ class Run:
     results: dict[str, EvalResult] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # as in metrics.json
     fit: FitResult | None = None
+    data: PreparedData | None = field(default=None, repr=False)  # rebuilt from config on demand
+
+    def prepared(self) -> PreparedData:
+        """The run's corpus and split (read once, then kept)."""
+        if self.data is None:
+            self.data = prepare_data(self.config.data)
+        return self.data
 
     @property
     def report(self) -> Path:
@@ -199,7 +206,7 @@ def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
     }
     metrics = save_results(run_dir, results, data.corpus.users)
     write_report(run_dir, config, data, fitted, results)
-    return Run(run_dir, config, model, data.corpus.items, results, metrics, fitted)
+    return Run(run_dir, config, model, data.corpus.items, results, metrics, fitted, data)
 
 
 def _test_evaluator(config: Config, data: PreparedData, protocol: str) -> Evaluator:
@@ -237,7 +244,7 @@ def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult:
     run = _as_run(run)
     name = protocol or run.config.evaluation.protocols[0]
     protocol_of(name)  # an unknown name fails before the data is read
-    data = prepare_data(run.config.data)
+    data = run.prepared()
     if data.corpus.n_items != run.model.n_items:
         raise ValueError(
             f"the data now has {data.corpus.n_items} items but the model was trained on "

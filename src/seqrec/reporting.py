@@ -20,11 +20,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from seqrec.config import Config
-from seqrec.data.corpus import SequenceCorpus, Vocabulary
+from seqrec.data.corpus import Vocabulary
+from seqrec.data.stats import corpus_stats
 from seqrec.evaluation.result import EvalResult
 
 if TYPE_CHECKING:
@@ -50,18 +50,6 @@ def save_results(folder: Path, results: dict[str, EvalResult], users: Vocabulary
         frame = pl.DataFrame({"user": users.decode(result.users), **result.per_user})
         frame.write_parquet(folder / "per_user" / f"{name}.parquet")
     return metrics
-
-
-def corpus_summary(corpus: SequenceCorpus) -> dict[str, float]:
-    lengths = corpus.sequences.lengths
-    return {
-        "users": corpus.n_users,
-        "items": corpus.n_items,
-        "interactions": corpus.n_interactions,
-        "mean length": float(lengths.mean()),
-        "median length": float(np.median(lengths)),
-        "density": corpus.n_interactions / max(corpus.n_users * corpus.n_items, 1),
-    }
 
 
 def plot_history(history: list[dict[str, float]], metric: str, path: Path) -> Path | None:
@@ -106,10 +94,9 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
     lines = [f"## Data\n\nSource: `{config.data.dataset}`, {data.n_rows:,} interactions read.\n"]
     lines += [f"- {step.describe()}" for step in data.corpus.filters] or ["- no filters"]
     lines += ["", "| statistic | value |", "|---|---|"]
-    for name, value in corpus_summary(data.corpus).items():
-        lines.append(
-            f"| {name} | {value:,.4g} |" if isinstance(value, float) else f"| {name} | {value:,} |"
-        )
+    for name, value in corpus_stats(data.corpus).items():
+        shown = f"{value:.4%}" if name == "density" else f"{value:,.4g}"
+        lines.append(f"| {name.replace('_', ' ')} | {shown} |")
     split = data.split
     n_train = int(split.train.lengths.sum())
     lines += [

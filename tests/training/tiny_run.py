@@ -64,20 +64,6 @@ class Tiny(nn.Module):
         return self.full_sort_predict(batch).gather(1, items)  # (B, C)
 
 
-REGISTRY = {"tiny": (Tiny, TinyConfig)}
-
-
-def build_model(name: str, **config: object) -> nn.Module:
-    model_cls, config_cls = REGISTRY[name]
-    return model_cls(config_cls(**config))
-
-
-def model_config_class(name: str) -> type:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown model {name!r}; registered: {', '.join(REGISTRY)}")
-    return REGISTRY[name][1]
-
-
 def write_interactions(
     path: Path, n_users: int = 30, n_items: int = 40, length: int = 12, seed: int = 0
 ) -> Path:
@@ -107,5 +93,4 @@ def register(patch: pytest.MonkeyPatch) -> None:
     """Makes ``model: {name: tiny}`` buildable from configs (undone with ``patch``)."""
     import seqrec.models as models
 
-    patch.setattr(models, "build_model", build_model, raising=False)
-    patch.setattr(models, "model_config_class", model_config_class, raising=False)
+    patch.setitem(models.MODELS, "tiny", (Tiny, TinyConfig))

@@ -54,6 +54,10 @@ class Validation(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._session_start = time.perf_counter()
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.wait >= self.patience:  # resuming a run that had already stopped early
+            trainer.should_stop = True
+
     def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch + 1
         return epoch % self.every == 0 or epoch == trainer.max_epochs

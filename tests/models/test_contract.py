@@ -1,0 +1,178 @@
+"""The contract every registered transformer model must keep, with every objective it accepts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from seqrec.batch import SequenceBatch
+from seqrec.models import MODELS, build_model
+from seqrec.models.protocol import SequentialRecommender
+
+N_ITEMS = 20
+MAX_LEN = 8
+CASES = [
+    (name, objective)
+    for name, (model_class, _) in MODELS.items()
+    for objective in getattr(model_class, "accepted_objectives", ())
+]
+CAUSAL_CASES = [
+    case for case in CASES if MODELS[case[0]][0].supported_attention == frozenset({"causal"})
+]
+
+
+def make_model(name: str, objective: str, **overrides) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = dict(
+        n_items=N_ITEMS, max_len=MAX_LEN, hidden_size=16, n_layers=2, n_heads=2,
+        inner_size=32, hidden_dropout=0.1, attn_dropout=0.1, objective=objective,
+    )  # fmt: skip
+    return build_model(name, **(config | overrides))
+
+
+def left_padded(lengths: list[int], width: int, seed: int = 0) -> torch.Tensor:
+    """Rows of random items with the given lengths, left-padded to ``width``: (B, width)."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = torch.randint(1, N_ITEMS + 1, (len(lengths), width), generator=gen)
+    columns = torch.arange(width)
+    return rows.masked_fill(columns < width - torch.tensor(lengths)[:, None], 0)
+
+
+def training_batch(model: torch.nn.Module) -> SequenceBatch:
+    width = model.train_seq_len
+    return SequenceBatch(left_padded([width, width, width - 3, 2, 1, width], width))
+
+
+def history_batch() -> SequenceBatch:
+    return SequenceBatch(left_padded([MAX_LEN, 5, 3, 1], MAX_LEN, seed=1))
+
+
+@pytest.fixture(params=CASES, ids=[f"{name}-{objective}" for name, objective in CASES])
+def case(request) -> tuple[str, str]:
+    return request.param
+
+
+def test_every_transformer_model_is_covered() -> None:
+    assert {name for name, _ in CASES} >= {"bert4rec", "sasrec"}
+    assert ("bert4rec", "mlm") in CASES and ("sasrec", "clm") in CASES
+
+
+def test_output_shapes(case) -> None:
+    model = make_model(*case)
+    assert isinstance(model, SequentialRecommender)
+    loss = model.calculate_loss(training_batch(model), torch.Generator().manual_seed(0))
+    assert loss.shape == () and torch.isfinite(loss)
+    model.eval()
+    batch = history_batch()
+    assert model(batch.item_seq).shape == (4, MAX_LEN, 16)
+    assert model.full_sort_predict(batch).shape == (4, N_ITEMS + 1)
+    assert model.predict(batch, torch.randint(1, N_ITEMS + 1, (4, 7))).shape == (4, 7)
+
+
+def test_left_padding_does_not_change_scores(case) -> None:
+    model = make_model(*case).eval()
+    history = left_padded([5, 3, 1], 5, seed=2)
+    narrow = model.full_sort_predict(SequenceBatch(history))
+    for width in (MAX_LEN, MAX_LEN + 3):
+        padded = torch.cat([torch.zeros(3, width - 5, dtype=torch.long), history], dim=1)
+        wide = model.full_sort_predict(SequenceBatch(padded))
+        torch.testing.assert_close(wide[:, 1:], narrow[:, 1:], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", CAUSAL_CASES, ids=[f"{n}-{o}" for n, o in CAUSAL_CASES])
+def test_causal_models_cannot_see_the_future(case) -> None:
+    model = make_model(*case).eval()
+    seq = left_padded([MAX_LEN, 6], MAX_LEN, seed=3)
+    hidden = model(seq)
+    for column in (3, MAX_LEN - 1):
+        changed = seq.clone()
+        changed[:, column] = changed[:, column] % N_ITEMS + 1
+        torch.testing.assert_close(model(changed)[:, :column], hidden[:, :column])
+        assert not torch.allclose(model(changed)[:, column], hidden[:, column])
+
+
+def test_same_seed_gives_the_same_loss_and_scores(case) -> None:
+    results = []
+    for _ in range(2):
+        model = make_model(*case)
+        torch.manual_seed(1)  # dropout
+        loss = model.calculate_loss(training_batch(model), torch.Generator().manual_seed(5))
+        scores = model.eval().full_sort_predict(history_batch())
+        results.append((loss, scores))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
+def test_save_and_load_gives_identical_scores(case, tmp_path) -> None:
+    model = make_model(*case).eval()
+    save_file(model.state_dict(), tmp_path / "model.safetensors")
+    (tmp_path / "config.json").write_text(json.dumps(dataclasses.asdict(model.config)))
+    torch.manual_seed(123)  # a fresh model starts from different weights
+    fresh = build_model(case[0], **json.loads((tmp_path / "config.json").read_text()))
+    fresh.load_state_dict(load_file(tmp_path / "model.safetensors"))
+    batch = history_batch()
+    assert torch.equal(fresh.eval().full_sort_predict(batch), model.full_sort_predict(batch))
+
+
+def test_loss_falls_when_overfitting_one_batch(case) -> None:
+    model = make_model(*case, hidden_dropout=0.0, attn_dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batch = training_batch(model)
+    losses = []
+    for _ in range(40):
+        loss = model.calculate_loss(batch, torch.Generator().manual_seed(0))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_predict_equals_full_sort_gathered(case) -> None:
+    model = make_model(*case).eval()
+    batch = history_batch()
+    items = torch.randint(1, N_ITEMS + 1, (4, 9), generator=torch.Generator().manual_seed(4))
+    expected = model.full_sort_predict(batch).gather(1, items)
+    torch.testing.assert_close(model.predict(batch, items), expected)
+
+
+def test_an_all_padding_row_gives_no_nan(case) -> None:
+    model = make_model(*case)
+    batch = training_batch(model)
+    batch.item_seq[2] = 0
+    loss = model.calculate_loss(batch, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    scores = model.eval().full_sort_predict(
+        SequenceBatch(torch.zeros(2, MAX_LEN, dtype=torch.long))
+    )
+    assert torch.isfinite(scores[:, 1:]).all()
+
+
+def test_training_masks_leave_a_target_in_every_nonempty_window(case) -> None:
+    """Non-empty: at least one item to predict (causal LM also needs one item before it)."""
+    model = make_model(*case)
+    objective = model.objective
+    generator = torch.Generator().manual_seed(6)
+    width = model.train_seq_len
+    shortest = 1 + objective.target_offset
+    for seed in range(30):
+        lengths = [width, width - 1, 4, 2, shortest, shortest - 1]
+        seq = left_padded(lengths, width, seed=seed)
+        info = objective.compute_masked_targets(seq, training=True, generator=generator)
+        read = info.schema[:, : width - objective.target_offset]
+        assert read[:5].any(dim=1).all() and not read[5].any()
+        assert (info.targets[~info.schema] == 0).all()
+        assert (info.targets[info.schema] > 0).all()
+
+
+def test_a_wider_training_window_than_the_model_reads_is_an_error(case) -> None:
+    model = make_model(*case)
+    too_wide = left_padded([4], model.train_seq_len + 1)
+    with pytest.raises(ValueError, match="train_seq_len"):
+        model.calculate_loss(SequenceBatch(too_wide))

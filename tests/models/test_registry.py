@@ -1,0 +1,33 @@
+"""The model registry: names, config keys, and rebuilding a model from its JSON config."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from seqrec.models import MODELS, build_model
+
+
+def test_unknown_model_lists_the_registered_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown model 'bert'; valid: .*bert4rec.*sasrec"):
+        build_model("bert", n_items=5)
+
+
+def test_unknown_config_key_lists_the_valid_keys() -> None:
+    with pytest.raises(ValueError, match=r"unknown config key.*hidden_dim.*valid: n_items"):
+        build_model("sasrec", n_items=5, hidden_dim=8)
+
+
+def test_missing_required_key_is_named() -> None:
+    with pytest.raises(ValueError, match=r"needs config key.*n_items"):
+        build_model("bert4rec", max_len=5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_config_round_trips_through_json(name: str) -> None:
+    model = build_model(name, n_items=7, max_len=4, hidden_size=8, objective_params={})
+    raw = json.loads(json.dumps(dataclasses.asdict(model.config)))
+    assert build_model(name, **raw).config == model.config
+    assert isinstance(model, MODELS[name][0])

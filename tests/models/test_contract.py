@@ -176,3 +176,42 @@ def test_a_wider_training_window_than_the_model_reads_is_an_error(case) -> None:
     too_wide = left_padded([4], model.train_seq_len + 1)
     with pytest.raises(ValueError, match="train_seq_len"):
         model.calculate_loss(SequenceBatch(too_wide))
+
+
+LAST_ITEM_SETTINGS = {
+    "bert4rec": {"last_item_mask_prob": 1.0},
+    "sasrec": {"objective_params": {"train_on_last_item_seq_only": True}},
+}
+
+
+def test_prediction_reads_the_column_that_last_item_training_trains(case) -> None:
+    """Same column, and the same width, so also the same position embedding."""
+    model = make_model(*case, **LAST_ITEM_SETTINGS[case[0]])
+    objective = model.objective
+    window = training_batch(model).item_seq
+    info = objective.compute_masked_targets(window, True, torch.Generator().manual_seed(0))
+    read = window.shape[1] - objective.target_offset  # columns the encoder reads in training
+    assert read == MAX_LEN
+    trained = (window != 0).sum(dim=1) >= 1 + objective.target_offset  # rows with a target
+    assert torch.equal(
+        info.schema[:, :read].nonzero()[:, 1], torch.full((int(trained.sum()),), read - 1)
+    )
+    assert torch.equal(info.targets[:, :read][info.schema[:, :read]], window[trained, -1])
+    test_ids = objective.inference_ids(history_batch().item_seq, MAX_LEN)
+    assert test_ids.shape[1] - objective.target_offset == read  # prediction reads column read-1
+
+
+@pytest.mark.parametrize("case", CAUSAL_CASES, ids=[f"{n}-{o}" for n, o in CAUSAL_CASES])
+def test_last_item_causal_training_never_shows_the_label(case) -> None:
+    model = make_model(*case, **LAST_ITEM_SETTINGS[case[0]]).eval()
+    objective = model.objective
+    window = training_batch(model).item_seq
+    info = objective.compute_masked_targets(window, training=True)
+    hidden, targets = objective.target_states(model.encoder, info)
+    trained = (window != 0).sum(dim=1) >= 2
+    assert torch.equal(targets, window[trained, -1])
+    assert info.input_ids.shape[1] - objective.target_offset == window.shape[1] - 1  # not read
+    relabelled = window.clone()
+    relabelled[:, -1] = relabelled[:, -1] % N_ITEMS + 1
+    info = objective.compute_masked_targets(relabelled, training=True)
+    torch.testing.assert_close(objective.target_states(model.encoder, info)[0], hidden)

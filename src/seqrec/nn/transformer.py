@@ -32,10 +32,11 @@ def attention_mask(padding: Tensor, attention: Attention) -> tuple[Tensor | None
     """SDPA's ``(attn_mask, is_causal)`` for a batch with padding ``(B, L)`` (True = padding).
 
     ``attention`` is ``"causal"``, ``"bidirectional"`` or an explicit ``(B, L, L)`` boolean mask
-    (True = query ``i`` may attend key ``j``). Padding is never a visible key, except that every
-    position may always attend itself: a query with no other visible key (left padding under a
-    causal mask, a row of padding only) would otherwise give NaN. Returns no mask at all when
-    ``is_causal`` or plain attention suffices.
+    (True = query ``i`` may attend key ``j``). A real position never sees padding. No query may
+    be left without a visible key (its softmax would be NaN): under a causal or explicit mask
+    every position also sees itself, which covers left padding; bidirectionally, padding queries
+    see the row's real items and a row of padding only sees itself. What padding positions
+    compute is never read. Returns no mask at all when ``is_causal`` or plain attention suffices.
     """
     explicit = isinstance(attention, Tensor)
     if not explicit and attention not in ("causal", "bidirectional"):
@@ -78,7 +79,7 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     n = x.numel()
     draws = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(2**63), None)
     keep = draws.view(torch.int16)[:n].view(x.shape) >= round(p * 65536) - 32768
-    return x * keep * (1.0 / (1.0 - p))
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
 def _target_order(positions: Tensor, width: int) -> tuple[Tensor, Tensor]:

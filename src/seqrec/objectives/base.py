@@ -27,7 +27,11 @@ ATTENTION_KINDS = ("causal", "bidirectional", "permutation")
 
 @dataclass(frozen=True)
 class MaskingInfo:
-    """One batch's masking decisions, aligned with the item ids it was computed from."""
+    """One batch's masking decisions, aligned with the item ids it was computed from.
+
+    ``targets[b, i]`` is what the encoder's output at column ``i`` must predict. At prediction
+    time the last column holds the mask token, which then stands for the unknown next item.
+    """
 
     schema: Tensor  # (B, L) bool: True where the encoder's output is scored
     targets: Tensor  # (B, L) int64: the item to predict where schema is True, 0 elsewhere
@@ -189,7 +193,9 @@ class MaskingObjective(nn.Module, ABC):
         """Hidden state (B, D) that predicts the item after the newest one of ``item_seq``."""
         ids = self.inference_ids(item_seq, encoder.max_len)
         info = self.compute_masked_targets(ids, training=False)
-        return self.encode(encoder, info.input_ids, info.attention_mask)[:, -1]
+        last = torch.zeros_like(ids, dtype=torch.bool)
+        last[:, ids.shape[1] - 1 - self.target_offset] = True  # the last column the encoder reads
+        return self.encode(encoder, info.input_ids, info.attention_mask, last)  # (B, D)
 
 
 def random_position(allowed: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -154,18 +154,9 @@ def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     )  # fmt: skip
 
 
-def _fit_or_train(
-    config: Config, data: PreparedData, run_dir: Path, resume: bool
-) -> tuple[nn.Module, FitResult | None]:
-    """Models with trainable weights go through Lightning; count-based ones (``fit``) do not."""
-    seed_everything(config.training.seed)
-    model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
-    if not any(p.requires_grad for p in model.parameters()) and hasattr(type(model), "fit"):
-        return type(model).fit(data.split.train, data.corpus.n_items), None
-    result = fit(
-        model, data.split.train, _validator(config, data), config.training, run_dir, resume
-    )
-    return model, result
+def _evaluate(evaluator: Evaluator, model: nn.Module, config: Config) -> EvalResult:
+    device = device_for(config)
+    return evaluator.evaluate(model.to(device), device)
 
 
 def _start(config: ConfigLike, overrides: dict[str, Any]) -> tuple[Config, Path]:
@@ -195,13 +186,16 @@ def resume(run_dir: str | Path) -> Run:
 
 def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
     data = prepare_data(config.data)
-    model, fitted = _fit_or_train(config, data, run_dir, resume)
+    seed_everything(config.training.seed)  # before the weights are initialised
+    model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
+    validator = _validator(config, data)
+    fitted = fit(model, data.split.train, validator, config.training, run_dir, resume)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name,
         _model_args(config, data.corpus.n_items), data.corpus.items,
     )  # fmt: skip
     results = {
-        name: _test_evaluator(config, data, name).evaluate(model, device_for(config))
+        name: _evaluate(_test_evaluator(config, data, name), model, config)
         for name in config.evaluation.protocols
     }
     metrics = save_results(run_dir, results, data.corpus.users)
@@ -239,7 +233,7 @@ def _as_run(run: Run | str | Path) -> Run:
 def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult:
     """Test metrics of a run under ``protocol`` (default: the run's first protocol).
 
-    The data and split are rebuilt from the run's config, which is deterministic.
+    The data and split are rebuilt from the run's config (deterministic) and kept on the run.
     """
     run = _as_run(run)
     name = protocol or run.config.evaluation.protocols[0]
@@ -250,7 +244,7 @@ def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult:
             f"the data now has {data.corpus.n_items} items but the model was trained on "
             f"{run.model.n_items}: the data set changed since the run"
         )
-    return _test_evaluator(run.config, data, name).evaluate(run.model, device_for(run.config))
+    return _evaluate(_test_evaluator(run.config, data, name), run.model, run.config)
 
 
 def evaluate_baseline(
@@ -288,11 +282,13 @@ def recommend(
     run = _as_run(run)
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")
+    if len(history) == 0:
+        raise ValueError("history is empty: give at least one item id")
     codes = run.items.encode([str(h) for h in history], what="item id")
     seqs = Sequences(np.array([0, len(codes)], dtype=np.int64), codes)
     item_seq = torch.from_numpy(pad_left(seqs, np.array([0]), run.model.max_len))
-    run.model.eval()
-    scores = run.model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()[0].clone()
+    model = run.model.cpu().eval()
+    scores = model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()[0].clone()
     scores[0] = -torch.inf  # padding
     if exclude_history and len(codes):
         scores[torch.from_numpy(codes)] = -torch.inf

@@ -107,9 +107,7 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
     return lines
 
 
-def _training_section(config: Config, fitted: FitResult | None) -> list[str]:
-    if fitted is None:
-        return ["", "## Training\n\nFitted from the training interactions (no gradient training)."]
+def _training_section(config: Config, fitted: FitResult) -> list[str]:
     t = config.training
     best = "no validation set: last epoch kept"
     if fitted.best_epoch is not None:
@@ -128,11 +126,11 @@ def write_report(
     run_dir: Path,
     config: Config,
     data: PreparedData,
-    fitted: FitResult | None,
+    fitted: FitResult,
     results: dict[str, EvalResult],
 ) -> Path:
-    """``report.md`` (and the history CSV and plot when the model was trained)."""
-    if fitted is not None and fitted.history:
+    """``report.md``, with the history CSV and the plot of training curves it shows."""
+    if fitted.history:
         pl.from_dicts(fitted.history, infer_schema_length=None).write_csv(run_dir / "history.csv")
         plot_history(fitted.history, fitted.metric, run_dir / PLOT)
     lines = [f"# {config.model.name} on {config.data.dataset}", ""]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tiny_run import register, write_interactions
+from tiny_run import one_thread, register, write_interactions
 
 
 @pytest.fixture(autouse=True)
-def tiny_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes ``model: {name: tiny}`` buildable from configs."""
+def tiny_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Makes ``model: {name: tiny}`` buildable from configs; one torch thread for tiny models."""
     register(monkeypatch)
+    with one_thread():
+        yield
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from tiny_run import register, tiny_config, write_interactions
+from tiny_run import one_thread, register, tiny_config, write_interactions
 
 from seqrec.cli import main
 from seqrec.config import load_config
@@ -34,7 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     config = root / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config(data, root / "run")))
     out = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, one_thread():
         register(patch)
         with redirect_stdout(out):
             code = main(["train", str(config), "training.epochs=2", "training.lr=3e-2"])
@@ -94,6 +94,8 @@ def test_recommend_returns_raw_ids_without_the_history(trained):
     assert scores == sorted(scores, reverse=True)
     with_history = recommend(run_dir, history, k=40, exclude_history=False)
     assert set(history) <= {item for item, _ in with_history}
+    with pytest.raises(ValueError, match="history is empty"):
+        recommend(run_dir, [], k=3)
 
 
 def test_recommend_cli_and_unknown_id_error(trained, capsys):

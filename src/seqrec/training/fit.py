@@ -1,8 +1,8 @@
 """Train one model with Lightning: the Trainer set-up every run shares.
 
 Settings that cost time without telling the user anything are off: no sanity validation loop, no
-model summary, no per-step logging (the loss is logged per epoch), and the progress bar refreshes
-about 20 times per epoch rather than every step. ``benchmarks/lightning_overhead.py`` measures the
+model summary, no per-step logging (the loss is logged once per epoch), and the progress bar
+redraws once a second rather than every step. ``benchmarks/lightning_overhead.py`` measures the
 remaining cost against a bare PyTorch loop.
 """
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from safetensors.torch import load_model
 from torch import nn
@@ -21,7 +20,7 @@ from torch import nn
 from seqrec.config import TrainingConfig
 from seqrec.data.corpus import Sequences
 from seqrec.evaluation.evaluator import Evaluator
-from seqrec.training.callbacks import LastCheckpoint, Validation
+from seqrec.training.callbacks import LastCheckpoint, ThrottledProgressBar, Validation
 from seqrec.training.data import WindowDataModule
 from seqrec.training.module import SeqRecModule
 
@@ -61,7 +60,7 @@ def make_trainer(
     """The Trainer every run uses (also what the overhead benchmark times)."""
     callbacks = list(callbacks)
     if cfg.progress_bar:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, batches_per_epoch // 20)))
+        callbacks.append(ThrottledProgressBar())
     return L.Trainer(
         max_epochs=cfg.epochs,
         accelerator=cfg.accelerator,

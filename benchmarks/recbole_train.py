@@ -191,7 +191,8 @@ def recbole_facts(
         # every prefix of every sequence, less each user's first item, valid and test targets
         "train_rows_are_all_prefixes": train_rows == data["interactions"] - 3 * data["users"],
         "timestamp_dtype": str(train_data._dataset.inter_feat[config["TIME_FIELD"]].dtype),
-        "time_order_ties": "stable sort: tied timestamps keep file order",
+        # min-max normalised, then float32: timestamps closer than about range / 2**24 tie
+        "time_order": "stable sort on float32 timestamps; ties keep file order",
         "batch_transform": config["transform"],
     }
 

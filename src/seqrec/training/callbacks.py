@@ -43,6 +43,7 @@ class Validation(Callback):
         self.history: list[dict[str, float]] = []
         self._elapsed_before = 0.0  # wall time of earlier sessions of a resumed run
         self._session_start = time.perf_counter()
+        self._epoch_start = self._session_start
 
     @property
     def state_key(self) -> str:
@@ -62,8 +63,15 @@ class Validation(Callback):
         epoch = trainer.current_epoch + 1
         return epoch % self.every == 0 or epoch == trainer.max_epochs
 
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        row = {"epoch": trainer.current_epoch + 1, "train_loss": pl_module.epoch_loss()}
+        row = {
+            "epoch": trainer.current_epoch + 1,
+            "train_loss": pl_module.epoch_loss(),
+            "train_s": time.perf_counter() - self._epoch_start,  # training steps only
+        }
         if self.evaluator is not None and self._due(trainer):
             result = self.evaluator.evaluate(pl_module.model, device=pl_module.device)
             value = float(result[self.metric])

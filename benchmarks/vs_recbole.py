@@ -1,0 +1,220 @@
+"""seqrec against RecBole 1.2.1 on ml-100k, side by side in one run, same sizes and settings.
+
+For BERT4Rec and SASRec (hidden 64, 2 layers, 2 heads, inner 256, max length 50, batch 256, Adam
+lr 1e-3, full softmax CE, RecBole's dropout defaults), this script runs RecBole (its own virtual
+environment, see ``recbole_runner.py``) with autograd anomaly detection off and, for speed only,
+as shipped; then seqrec with the same settings. It reports:
+
+(a) training time per target and per training sequence (RecBole trains on every prefix of every
+    training sequence: one target per prefix for SASRec, the masked items of each prefix for
+    BERT4Rec; seqrec trains on each user's newest window, every position a target for SASRec, the
+    masked items for BERT4Rec; BERT4Rec target counts are the expectation mask_ratio x items);
+(b) wall time (training + validation) until validation NDCG@10 first reaches the best value
+    RecBole reaches in its run;
+(c) wall time of the full-sort evaluation of all test users (history kept as candidates, as
+    RecBole's sequential full-sort does);
+(d) test NDCG@10 under that protocol, seqrec with its 95% bootstrap CI, and seqrec's default
+    protocol (history excluded) beside it.
+
+    python benchmarks/vs_recbole.py [--models bert4rec sasrec] [--recbole-epochs 8]
+        [--seqrec-epochs 30] [--data-dir ../shared/data/ml-100k]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqrec import pipeline
+from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.protocols import FullRanking
+from seqrec.training.prepare import prepare_data
+
+sys.path.insert(0, str(Path(__file__).parent))
+from recbole_runner import run_recbole
+
+RESULTS = Path(__file__).parent / "results"
+RECBOLE_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec"}
+SHARED = {"max_len": 50, "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256}
+MODEL_SETTINGS = {  # RecBole 1.2.1's defaults for what the shared settings leave open
+    "bert4rec": {"hidden_dropout": 0.2, "attn_dropout": 0.2, "mask_ratio": 0.2},
+    "sasrec": {"hidden_dropout": 0.5, "attn_dropout": 0.5, "loss": "ce"},
+}
+
+
+def recbole_tokens(train_lengths: np.ndarray, max_len: int) -> tuple[int, int]:
+    """RecBole's training prefixes: (number of sequences, items in them after truncation)."""
+    sequences = tokens = 0
+    for n in train_lengths:  # one prefix per target position 1..n-1 of each training sequence
+        prefix = np.minimum(np.arange(1, n), max_len)
+        sequences += len(prefix)
+        tokens += int(prefix.sum())
+    return sequences, tokens
+
+
+def seqrec_config(model: str, epochs: int, inter: Path, out: Path) -> dict[str, Any]:
+    return {
+        "data": {"dataset": str(inter), "split": {"kind": "leave_one_out"}},
+        "model": {"name": model, **SHARED, **MODEL_SETTINGS[model]},
+        "training": {
+            "epochs": epochs, "batch_size": 256, "lr": 1e-3, "eval_every": 1,
+            "patience": 10_000, "progress_bar": False, "seed": 2020,
+        },
+        "evaluation": {
+            "protocols": ["full-keep-history", "full"], "valid_protocol": "full-keep-history",
+            "metrics": ["NDCG@10", "HR@10", "MRR@10"],
+        },
+        "output": {"dir": str(out)},
+    }  # fmt: skip
+
+
+def seqrec_targets(model: Any, windows: int, tokens: int) -> float:
+    """Training targets per epoch: every position after the first (SASRec), or the expected
+    number of masked items (BERT4Rec: a share ``last_item_mask_prob`` of windows is masked at the
+    newest item only, the rest at ``mask_ratio`` of their items)."""
+    if model.name == "sasrec":
+        return tokens - windows
+    last = model.config.last_item_mask_prob
+    return (1 - last) * model.config.mask_ratio * tokens + last * windows
+
+
+def run_seqrec(model: str, epochs: int, inter: Path, work: Path) -> dict[str, Any]:
+    config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}")
+    run = pipeline.train(config)
+    history = run.fit.history
+    data = prepare_data(run.config.data)
+    evaluator = Evaluator(data.split.test, FullRanking(False), data.corpus.n_items, batch_size=256)
+    start = time.perf_counter()
+    evaluator.evaluate(run.model)
+    eval_seconds = time.perf_counter() - start
+    width = run.model.train_seq_len
+    lengths = np.minimum(data.split.train.lengths, width)
+    windows, tokens = int((lengths > 0).sum()), int(lengths.sum())
+    return {
+        "history": history,
+        "train_seconds_per_epoch": [row["train_s"] for row in history],
+        "windows_per_epoch": windows,
+        "tokens_per_epoch": tokens,
+        "targets_per_epoch": seqrec_targets(run.model, windows, tokens),
+        "test": {name: result.summary for name, result in run.results.items()},
+        "eval_seconds": eval_seconds,
+        "run_dir": str(run.dir),
+    }
+
+
+def first_reaching(curve: list[tuple[float, float]], value: float) -> float | None:
+    """Wall time at which a (wall seconds, metric) curve first reaches ``value``."""
+    return next((wall for wall, metric in curve if metric >= value - 1e-12), None)
+
+
+def compare(model: str, recbole: dict, shipped: dict, ours: dict, tokens: int) -> dict:
+    rb_train = float(np.median([e["train_seconds"] for e in recbole["epochs"]]))
+    rb_shipped = float(np.median([e["train_seconds"] for e in shipped["epochs"]]))
+    rb_sequences = recbole["epochs"][0]["train_samples"]
+    rb_targets = rb_sequences if model == "sasrec" else MODEL_SETTINGS[model]["mask_ratio"] * tokens
+    our_train = float(np.median(ours["train_seconds_per_epoch"]))
+    per_target = {
+        "recbole_off": rb_train / rb_targets, "recbole_shipped": rb_shipped / rb_targets,
+        "seqrec": our_train / ours["targets_per_epoch"],
+    }  # fmt: skip
+    per_sequence = {
+        "recbole_off": rb_train / rb_sequences, "recbole_shipped": rb_shipped / rb_sequences,
+        "seqrec": our_train / ours["windows_per_epoch"],
+    }  # fmt: skip
+    best = max(e["valid_ndcg_at_10"] for e in recbole["epochs"])
+    rb_curve = [(e["wall_seconds"], e["valid_ndcg_at_10"]) for e in recbole["epochs"]]
+    our_curve = [(r["time_s"], r["valid_NDCG@10"]) for r in ours["history"]]
+    rb_wall, our_wall = first_reaching(rb_curve, best), first_reaching(our_curve, best)
+    ours_test = ours["test"]["full-keep-history"]["NDCG@10"]
+    return {
+        "a_seconds_per_target": per_target,
+        "a_ratio_per_target_vs_off": per_target["seqrec"] / per_target["recbole_off"],
+        "a_ratio_per_target_vs_shipped": per_target["seqrec"] / per_target["recbole_shipped"],
+        "a_seconds_per_sequence": per_sequence,
+        "a_ratio_per_sequence_vs_off": per_sequence["seqrec"] / per_sequence["recbole_off"],
+        "b_recbole_best_valid_ndcg10": best,
+        "b_recbole_wall_s": rb_wall,
+        "b_seqrec_wall_s": our_wall,
+        "b_ratio": None if our_wall is None else our_wall / rb_wall,
+        "c_recbole_eval_s": recbole["test"]["eval_seconds"],
+        "c_seqrec_eval_s": ours["eval_seconds"],
+        "c_ratio": ours["eval_seconds"] / recbole["test"]["eval_seconds"],
+        "d_recbole_test_ndcg10": recbole["test"]["metrics"]["ndcg@10"],
+        "d_seqrec_test_ndcg10": ours_test,
+        "d_seqrec_test_ndcg10_history_excluded": ours["test"]["full"]["NDCG@10"],
+    }
+
+
+def markdown(rows: dict[str, dict]) -> str:
+    lines = [
+        "| model | (a) s/target RecBole off / shipped / seqrec | ratio vs off | ratio vs shipped "
+        "| (b) wall to RecBole's best valid NDCG@10 (RecBole / seqrec) | ratio "
+        "| (c) full-sort eval s (RecBole / seqrec) | ratio "
+        "| (d) test NDCG@10 RecBole / seqrec [95% CI] | seqrec, history excluded |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for model, r in rows.items():
+        t, d = r["a_seconds_per_target"], r["d_seqrec_test_ndcg10"]
+        b_ratio = "not reached" if r["b_ratio"] is None else f"{r['b_ratio']:.3f}"
+        b_ours = "-" if r["b_seqrec_wall_s"] is None else f"{r['b_seqrec_wall_s']:.0f}"
+        lines.append(
+            f"| {model} | {t['recbole_off']:.2e} / {t['recbole_shipped']:.2e} / {t['seqrec']:.2e} "
+            f"| {r['a_ratio_per_target_vs_off']:.3f} | {r['a_ratio_per_target_vs_shipped']:.3f} "
+            f"| {r['b_recbole_wall_s']:.0f} s / {b_ours} s "
+            f"(best {r['b_recbole_best_valid_ndcg10']:.4f}) | {b_ratio} "
+            f"| {r['c_recbole_eval_s']:.3f} / {r['c_seqrec_eval_s']:.3f} "
+            f"| {r['c_ratio']:.3f} | {r['d_recbole_test_ndcg10']:.4f} / {d['mean']:.4f} "
+            f"[{d['ci_low']:.4f}, {d['ci_high']:.4f}] "
+            f"| {r['d_seqrec_test_ndcg10_history_excluded']['mean']:.4f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["bert4rec", "sasrec"])
+    parser.add_argument("--recbole-epochs", type=int, default=8)
+    parser.add_argument("--shipped-epochs", type=int, default=1)
+    parser.add_argument("--seqrec-epochs", type=int, default=30)
+    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/ml-100k"))
+    args = parser.parse_args()
+    inter = next(args.data_dir.glob("*.inter"))
+    work = Path(tempfile.mkdtemp(prefix="vs-recbole-"))
+    rb_dir = work / "recbole-data"
+    rb_dir.mkdir()
+    (rb_dir / inter.name).symlink_to(inter.resolve())
+    train_lengths = prepare_data(
+        pipeline.resolve_config(seqrec_config("sasrec", 1, inter, work)).data
+    ).split.train.lengths
+    _, tokens = recbole_tokens(train_lengths, SHARED["max_len"])
+    raw: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    rows = {}
+    for model in args.models:
+        name = RECBOLE_NAMES[model]
+        recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, work / f"{model}-off.json")
+        shipped = run_recbole(
+            name, args.shipped_epochs, "shipped", rb_dir, work / f"{model}-sh.json"
+        )
+        ours = run_seqrec(model, args.seqrec_epochs, inter, work)
+        raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
+        rows[model] = compare(model, recbole, shipped, ours, tokens)
+        print(json.dumps(rows[model], indent=2, default=str), flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "vs_recbole.json").write_text(
+        json.dumps({"rows": rows, "raw": raw}, indent=2) + "\n"
+    )
+    table = markdown(rows)
+    (RESULTS / "vs_recbole.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

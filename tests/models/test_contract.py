@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from seqrec.batch import SequenceBatch
+from seqrec.data.corpus import Sequences
+from seqrec.data.splits import EvalSet
+from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.protocols import SampledRanking
 from seqrec.models import MODELS, build_model
 from seqrec.models.protocol import SequentialRecommender
 
@@ -215,3 +221,29 @@ def test_last_item_causal_training_never_shows_the_label(case) -> None:
     relabelled[:, -1] = relabelled[:, -1] % N_ITEMS + 1
     info = objective.compute_masked_targets(relabelled, training=True)
     torch.testing.assert_close(objective.target_states(model.encoder, info)[0], hidden)
+
+
+def test_evaluate_equals_scoring_with_predict_by_hand(case) -> None:
+    """The evaluator's HR@5 / NDCG@5 equal those computed from ``predict`` scores by hand."""
+    model = make_model(*case).eval()
+    gen = np.random.default_rng(0)
+    lengths = gen.integers(1, MAX_LEN + 3, 12)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    context = Sequences(offsets, gen.integers(1, N_ITEMS + 1, offsets[-1]))
+    targets = Sequences(np.arange(13), gen.integers(1, N_ITEMS + 1, 12))
+    eval_set = EvalSet(np.arange(12), context, targets)
+    evaluator = Evaluator(eval_set, SampledRanking(5, "uniform", seed=1), N_ITEMS,
+                          metrics=("HR@5", "NDCG@5"), batch_size=5)  # fmt: skip
+    result = evaluator.evaluate(model)
+    hits, gains = [], []
+    for row in range(12):
+        history = context.row(row)[-MAX_LEN:]
+        item_seq = torch.zeros(1, MAX_LEN, dtype=torch.long)
+        item_seq[0, MAX_LEN - len(history) :] = torch.from_numpy(history)
+        candidates = torch.tensor([[targets.row(row)[0], *evaluator.negatives[row]]])
+        scores = model.predict(SequenceBatch(item_seq), candidates)[0]
+        rank = 1 + int((scores[1:] >= scores[0]).sum())
+        hits.append(float(rank <= 5))
+        gains.append(1 / math.log2(rank + 1) if rank <= 5 else 0.0)
+    assert result.per_user["HR@5"].tolist() == hits
+    assert result.per_user["NDCG@5"].tolist() == pytest.approx(gains)

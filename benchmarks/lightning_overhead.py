@@ -29,6 +29,7 @@ from lightning.pytorch.callbacks import Callback
 from seqrec import models
 from seqrec.batch import SequenceBatch
 from seqrec.config import TrainingConfig, load_config
+from seqrec.training.allocator import keep_freed_memory
 from seqrec.training.data import WindowDataModule
 from seqrec.training.fit import make_trainer, seed_everything
 from seqrec.training.module import SeqRecModule, parameter_groups, warmup_linear_decay
@@ -155,14 +156,12 @@ def _row(r: dict) -> str:
     )
 
 
-def report(results: list[dict], null: dict, repeats: int) -> None:
+def report(results: list[dict], null: dict, repeats: int, tuned: bool) -> None:
     RESULTS.mkdir(exist_ok=True)
     payload = {
-        "threads": torch.get_num_threads(),
-        "repeats": repeats,
-        "runs": results,
-        "null": null,
-    }
+        "threads": torch.get_num_threads(), "repeats": repeats, "allocator_tuned": tuned,
+        "runs": results, "null": null,
+    }  # fmt: skip
     (RESULTS / "lightning_overhead.json").write_text(json.dumps(payload, indent=2) + "\n")
     per_step = 1000 * (null["lightning_wall_s"] - null["bare_wall_s"]) / null["steps_per_epoch"]
     setup = statistics.median(r["setup_s"] for r in results)
@@ -170,7 +169,9 @@ def report(results: list[dict], null: dict, repeats: int) -> None:
         "# Lightning overhead: one training epoch", "",
         f"Same model, weights and batches; {torch.get_num_threads()} threads; fastest of "
         f"{repeats} alternating repeats (wall and CPU time taken separately; CPU time counts "
-        "every thread of the process).", "",
+        "every thread of the process); glibc allocator "
+        f"{'tuned as in `seqrec train`' if tuned else 'left as it is'} "
+        "(see `src/seqrec/training/allocator.py`).", "",
         "| config | model | batch | steps | ms/step bare | ms/step Lightning | extra ms/step "
         "| wall ratio | CPU ratio |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -201,8 +202,12 @@ def main() -> None:
     parser.add_argument(
         "--small-batch", type=int, default=32, help="also time each config at this batch size"
     )
+    parser.add_argument(
+        "--default-allocator", action="store_true", help="leave glibc's malloc settings alone"
+    )
     parser.add_argument("overrides", nargs="*", metavar="a.b=c", help="applied to every config")
     args = parser.parse_args()
+    tuned = not args.default_allocator and keep_freed_memory()  # as `seqrec train` does
     variants = [[]] + ([[f"training.batch_size={args.small_batch}"]] if args.small_batch else [])
     results = [
         measure(path, [*args.overrides, *extra], args.repeats)
@@ -210,7 +215,7 @@ def main() -> None:
         for extra in variants
     ]
     null = measure(args.config[-1], [*args.overrides, *variants[-1]], args.repeats, null=True)
-    report(results, null, args.repeats)
+    report(results, null, args.repeats, tuned)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import torch
 from seqrec import pipeline
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking
+from seqrec.training.data import training_windows
 from seqrec.training.prepare import prepare_data
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -66,7 +67,7 @@ def seqrec_config(model: str, epochs: int, inter: Path, out: Path) -> dict[str, 
         "model": {"name": model, **SHARED, **MODEL_SETTINGS[model]},
         "training": {
             "epochs": epochs, "batch_size": 256, "lr": 1e-3, "eval_every": 1,
-            "patience": 10_000, "progress_bar": False, "seed": 2020,
+            "patience": 5, "progress_bar": False, "seed": 2020, "window_step": 10,
         },
         "evaluation": {
             "protocols": ["full-keep-history", "full"], "valid_protocol": "full-keep-history",
@@ -95,9 +96,10 @@ def run_seqrec(model: str, epochs: int, inter: Path, work: Path) -> dict[str, An
     start = time.perf_counter()
     evaluator.evaluate(run.model)
     eval_seconds = time.perf_counter() - start
-    width = run.model.train_seq_len
-    lengths = np.minimum(data.split.train.lengths, width)
-    windows, tokens = int((lengths > 0).sum()), int(lengths.sum())
+    windows_array, _ = training_windows(
+        data.split.train, run.model.train_seq_len, run.config.training.window_step
+    )
+    windows, tokens = len(windows_array), int((windows_array > 0).sum())
     return {
         "history": history,
         "train_seconds_per_epoch": [row["train_s"] for row in history],
@@ -208,11 +210,11 @@ def main() -> None:
         rows[model] = compare(model, recbole, shipped, ours, tokens)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "vs_recbole.json").write_text(
-        json.dumps({"rows": rows, "raw": raw}, indent=2) + "\n"
-    )
+    stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}"
+    report = json.dumps({"args": vars(args), "rows": rows, "raw": raw}, indent=2, default=str)
+    stem.with_suffix(".json").write_text(report + "\n")
     table = markdown(rows)
-    (RESULTS / "vs_recbole.md").write_text(table)
+    stem.with_suffix(".md").write_text(table)
     print(table)
 
 

@@ -8,7 +8,7 @@ as shipped; then seqrec with the same settings. It reports:
 (a) training time per target and per training sequence (RecBole trains on every prefix of every
     training sequence: one target per prefix for SASRec, the masked items of each prefix for
     BERT4Rec; seqrec trains on each user's newest window, every position a target for SASRec, the
-    masked items for BERT4Rec; BERT4Rec target counts are the expectation mask_ratio x items);
+    masked items for BERT4Rec; BERT4Rec target counts are expectations over the random masking);
 (b) wall time (training + validation) until validation NDCG@10 first reaches the best value
     RecBole reaches in its run;
 (c) wall time of the full-sort evaluation of all test users (history kept as candidates, as
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 import time
@@ -51,14 +52,22 @@ MODEL_SETTINGS = {  # RecBole 1.2.1's defaults for what the shared settings leav
 }
 
 
-def recbole_tokens(train_lengths: np.ndarray, max_len: int) -> tuple[int, int]:
-    """RecBole's training prefixes: (number of sequences, items in them after truncation)."""
-    sequences = tokens = 0
-    for n in train_lengths:  # one prefix per target position 1..n-1 of each training sequence
-        prefix = np.minimum(np.arange(1, n), max_len)
-        sequences += len(prefix)
-        tokens += int(prefix.sum())
-    return sequences, tokens
+def recbole_prefix_lengths(train_lengths: np.ndarray, max_len: int) -> np.ndarray:
+    """Item count of each of RecBole's training samples: one prefix per target position
+    1..n-1 of every training sequence, truncated to ``max_len``."""
+    return np.concatenate([np.minimum(np.arange(1, n), max_len) for n in train_lengths])
+
+
+def recbole_bert4rec_targets(prefix_lengths: np.ndarray, ratio: float, cap: int) -> float:
+    """Expected masked targets per epoch of RecBole 1.2.1's BERT4Rec: each item is masked with
+    probability ``ratio`` and only the last ``cap`` (= int(ratio * max_len)) masked items of a
+    sample are kept as targets (``MaskItemSeq``): E[min(Binomial(n, ratio), cap)] per sample."""
+    expected = np.zeros(prefix_lengths.max() + 1)
+    for n in range(1, len(expected)):
+        k = np.arange(n + 1)
+        pmf = np.array([math.comb(n, j) for j in k]) * ratio**k * (1 - ratio) ** (n - k)
+        expected[n] = float((np.minimum(k, cap) * pmf).sum())
+    return float(expected[prefix_lengths].sum())
 
 
 def seqrec_config(model: str, epochs: int, inter: Path, out: Path) -> dict[str, Any]:
@@ -77,14 +86,15 @@ def seqrec_config(model: str, epochs: int, inter: Path, out: Path) -> dict[str, 
     }  # fmt: skip
 
 
-def seqrec_targets(model: Any, windows: int, tokens: int) -> float:
-    """Training targets per epoch: every position after the first (SASRec), or the expected
-    number of masked items (BERT4Rec: a share ``last_item_mask_prob`` of windows is masked at the
-    newest item only, the rest at ``mask_ratio`` of their items)."""
+def seqrec_targets(model: Any, window_lengths: np.ndarray) -> float:
+    """Training targets per epoch: every position after the first (SASRec); for BERT4Rec the
+    expectation over ``last_item_mask_prob`` of one target (newest item masked) and otherwise
+    max(1, round(mask_ratio x items)) masked items per window (the Cloze masking used)."""
     if model.name == "sasrec":
-        return tokens - windows
-    last = model.config.last_item_mask_prob
-    return (1 - last) * model.config.mask_ratio * tokens + last * windows
+        return float((window_lengths - 1).sum())
+    last, ratio = model.config.last_item_mask_prob, model.config.mask_ratio
+    cloze = np.minimum(np.maximum(np.round(window_lengths * ratio), 1), window_lengths)
+    return float((1 - last) * cloze.sum() + last * len(window_lengths))
 
 
 def run_seqrec(model: str, epochs: int, inter: Path, work: Path) -> dict[str, Any]:
@@ -99,13 +109,14 @@ def run_seqrec(model: str, epochs: int, inter: Path, work: Path) -> dict[str, An
     windows_array, _ = training_windows(
         data.split.train, run.model.train_seq_len, run.config.training.window_step
     )
-    windows, tokens = len(windows_array), int((windows_array > 0).sum())
+    window_lengths = (windows_array > 0).sum(1)
+    windows, tokens = len(windows_array), int(window_lengths.sum())
     return {
         "history": history,
         "train_seconds_per_epoch": [row["train_s"] for row in history],
         "windows_per_epoch": windows,
         "tokens_per_epoch": tokens,
-        "targets_per_epoch": seqrec_targets(run.model, windows, tokens),
+        "targets_per_epoch": seqrec_targets(run.model, window_lengths),
         "test": {name: result.summary for name, result in run.results.items()},
         "eval_seconds": eval_seconds,
         "run_dir": str(run.dir),
@@ -117,11 +128,15 @@ def first_reaching(curve: list[tuple[float, float]], value: float) -> float | No
     return next((wall for wall, metric in curve if metric >= value - 1e-12), None)
 
 
-def compare(model: str, recbole: dict, shipped: dict, ours: dict, tokens: int) -> dict:
+def compare(model: str, recbole: dict, shipped: dict, ours: dict, prefixes: np.ndarray) -> dict:
     rb_train = float(np.median([e["train_seconds"] for e in recbole["epochs"]]))
     rb_shipped = float(np.median([e["train_seconds"] for e in shipped["epochs"]]))
     rb_sequences = recbole["epochs"][0]["train_samples"]
-    rb_targets = rb_sequences if model == "sasrec" else MODEL_SETTINGS[model]["mask_ratio"] * tokens
+    if model == "sasrec":
+        rb_targets = float(rb_sequences)  # one target per prefix
+    else:
+        ratio = MODEL_SETTINGS[model]["mask_ratio"]
+        rb_targets = recbole_bert4rec_targets(prefixes, ratio, int(ratio * SHARED["max_len"]))
     our_train = float(np.median(ours["train_seconds_per_epoch"]))
     per_target = {
         "recbole_off": rb_train / rb_targets, "recbole_shipped": rb_shipped / rb_targets,
@@ -142,6 +157,7 @@ def compare(model: str, recbole: dict, shipped: dict, ours: dict, tokens: int) -
         "a_ratio_per_target_vs_shipped": per_target["seqrec"] / per_target["recbole_shipped"],
         "a_seconds_per_sequence": per_sequence,
         "a_ratio_per_sequence_vs_off": per_sequence["seqrec"] / per_sequence["recbole_off"],
+        "a_targets_per_epoch": {"recbole": rb_targets, "seqrec": ours["targets_per_epoch"]},
         "b_recbole_best_valid_ndcg10": best,
         "b_recbole_wall_s": rb_wall,
         "b_seqrec_wall_s": our_wall,
@@ -196,7 +212,7 @@ def main() -> None:
     train_lengths = prepare_data(
         pipeline.resolve_config(seqrec_config("sasrec", 1, inter, work)).data
     ).split.train.lengths
-    _, tokens = recbole_tokens(train_lengths, SHARED["max_len"])
+    prefixes = recbole_prefix_lengths(train_lengths, SHARED["max_len"])
     raw: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     rows = {}
     for model in args.models:
@@ -207,7 +223,7 @@ def main() -> None:
         )
         ours = run_seqrec(model, args.seqrec_epochs, inter, work)
         raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
-        rows[model] = compare(model, recbole, shipped, ours, tokens)
+        rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}"

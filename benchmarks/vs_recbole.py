@@ -135,7 +135,9 @@ def first_reaching(curve: list[tuple[float, float]], value: float) -> float | No
 
 def compare(model: str, recbole: dict, shipped: dict, ours: dict, prefixes: np.ndarray) -> dict:
     rb_train = float(np.median([e["train_seconds"] for e in recbole["epochs"]]))
-    rb_shipped = float(np.median([e["train_seconds"] for e in shipped["epochs"]]))
+    rb_shipped = (
+        float(np.median([e["train_seconds"] for e in shipped["epochs"]])) if shipped else math.nan
+    )
     rb_sequences = recbole["epochs"][0]["train_samples"]
     if model == "sasrec":
         rb_targets = float(rb_sequences)  # one target per prefix
@@ -237,9 +239,10 @@ def main() -> None:
     for model in args.models:
         name = RECBOLE_NAMES[model]
         recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, work / f"{model}-off.json")
-        shipped = run_recbole(
-            name, args.shipped_epochs, "shipped", rb_dir, work / f"{model}-sh.json"
-        )
+        shipped = None  # --shipped-epochs 0 skips RecBole as shipped (anomaly detection on)
+        if args.shipped_epochs:
+            out = work / f"{model}-sh.json"
+            shipped = run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out)
         ours = run_seqrec(model, args.seqrec_epochs, inter, work)
         raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
         rows[model] = compare(model, recbole, shipped, ours, prefixes)

@@ -132,7 +132,9 @@ def _data_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="seqrec", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="seqrec", description="Sequential recommendation: data, train, evaluate, recommend."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     _data_parser(commands)
 

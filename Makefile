@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(SEQREC) data fetch ml-100k
 	$(SEQREC) evaluate --model pop --dataset ml-100k --protocol full --output runs/pop-ml-100k
-	$(SEQREC) train configs/bert4rec-ml-100k.yaml output.dir=runs/bert4rec-ml-100k
-	$(SEQREC) train configs/sasrec-ml-100k.yaml output.dir=runs/sasrec-ml-100k
+	$(SEQREC) train configs/bert4rec-ml-100k.yaml
+	$(SEQREC) train configs/sasrec-ml-100k.yaml
 
 test: setup
 	$(PY) -m ruff check src tests benchmarks

@@ -75,12 +75,14 @@ def recbole_bert4rec_targets(
     return ft * len(prefix_lengths) + (1 - ft) * float(expected[prefix_lengths].sum())
 
 
-def seqrec_config(model: str, epochs: int, inter: Path, out: Path) -> dict[str, Any]:
+def seqrec_config(
+    model: str, epochs: int, inter: Path, out: Path, lr: float = 1e-3
+) -> dict[str, Any]:
     return {
         "data": {"dataset": str(inter), "split": {"kind": "leave_one_out"}},
         "model": {"name": model, **SHARED, **MODEL_SETTINGS[model]},
         "training": {
-            "epochs": epochs, "batch_size": 256, "lr": 1e-3, "eval_every": 1,
+            "epochs": epochs, "batch_size": 256, "lr": lr, "eval_every": 1,
             "patience": 5, "progress_bar": False, "seed": 2020, "window_step": 10,
         },
         "evaluation": {
@@ -102,8 +104,8 @@ def seqrec_targets(model: Any, window_lengths: np.ndarray) -> float:
     return float((1 - last) * cloze.sum() + last * len(window_lengths))
 
 
-def run_seqrec(model: str, epochs: int, inter: Path, work: Path) -> dict[str, Any]:
-    config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}")
+def run_seqrec(model: str, epochs: int, inter: Path, work: Path, lr: float) -> dict[str, Any]:
+    config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}", lr)
     run = pipeline.train(config)
     history = run.fit.history
     data = prepare_data(run.config.data)
@@ -211,6 +213,7 @@ def main() -> None:
     parser.add_argument("--shipped-epochs", type=int, default=1)
     parser.add_argument("--seqrec-epochs", type=int, default=30)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/ml-100k"))
+    parser.add_argument("--seqrec-lr", type=float, default=1e-3)
     parser.add_argument("--recompute", type=Path, help="recompute the table from a results JSON")
     args = parser.parse_args()
     inter = next(args.data_dir.glob("*.inter"))
@@ -243,7 +246,7 @@ def main() -> None:
         if args.shipped_epochs:
             out = work / f"{model}-sh.json"
             shipped = run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out)
-        ours = run_seqrec(model, args.seqrec_epochs, inter, work)
+        ours = run_seqrec(model, args.seqrec_epochs, inter, work, args.seqrec_lr)
         raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
         rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)

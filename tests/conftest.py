@@ -1,4 +1,4 @@
-"""Tests here use tiny tensors: run them on one intra-op thread."""
+"""The suite uses tiny tensors: every test runs on one intra-op thread."""
 
 import pytest
 import torch

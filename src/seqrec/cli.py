@@ -75,6 +75,9 @@ def _train(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     from seqrec.reporting import save_results
+    from seqrec.training.allocator import keep_freed_memory
+
+    keep_freed_memory()  # evaluation allocates the same large score blocks chunk after chunk
 
     if args.model is not None:
         results, users = _evaluate_baseline(args)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from seqrec.batch import SequenceBatch
 from seqrec.data.corpus import build_corpus
 from seqrec.data.splits import leave_one_out, temporal_split, time_quantile
-from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.evaluator import WIDTH_STEP, Evaluator
 from seqrec.evaluation.protocols import FullRanking, SampledRanking, parse_protocol
 from seqrec.models.pop import Pop
 
@@ -176,3 +176,24 @@ def test_several_targets_per_user_rank_like_a_full_sort_with_column_tie_breaks(m
             for i in relevant
         ]
         assert ranks[row, : len(relevant)].tolist() == expected
+
+
+def test_short_histories_are_not_padded_to_max_len(split):
+    """Each user is scored at its history length rounded up to WIDTH_STEP, capped at max_len."""
+
+    class WidthSpy(TableModel):
+        max_len = 12
+
+        def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
+            width = batch.item_seq.shape[1]
+            self.seen += [(user, width) for user in batch.users.tolist()]
+            return super().full_sort_predict(batch)
+
+    spy = WidthSpy(torch.zeros(N_USERS, N_ITEMS + 1))
+    spy.seen = []
+    Evaluator(split.test, FullRanking(True), N_ITEMS, batch_size=4).ranks(spy)
+    counts = np.diff(split.test.context.offsets).tolist()
+    lengths = dict(zip(split.test.users.tolist(), counts, strict=True))
+    assert sorted(user for user, _ in spy.seen) == sorted(lengths)
+    for user, width in spy.seen:
+        assert width == min(-(-lengths[user] // WIDTH_STEP) * WIDTH_STEP, spy.max_len)

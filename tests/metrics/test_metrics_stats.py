@@ -92,3 +92,18 @@ def test_summarise_reports_each_metric() -> None:
     assert list(summary) == ["HR@10", "NDCG@10"]
     mean, low, high = bootstrap_ci(per_user["NDCG@10"], seed=2)
     assert summary["NDCG@10"] == {"mean": mean, "ci_low": low, "ci_high": high, "n": 200}
+
+
+def test_resampled_means_equal_the_means_of_the_drawn_users() -> None:
+    values = hits(50, 0.3, seed=11) * np.linspace(0.1, 1.0, 50)
+    table = np.stack([values, values**2], axis=1)
+    means = stats._bootstrap_means(table, 7, np.random.default_rng(4))
+    draws = np.random.default_rng(4).integers(0, 50, size=(7, 50))  # the same draws, by hand
+    np.testing.assert_allclose(means, table[draws].mean(axis=1), rtol=1e-12)
+    alone = stats._bootstrap_means(values**2, 7, np.random.default_rng(4))
+    assert np.array_equal(alone, means[:, 1])  # a column does not depend on the others
+
+
+def test_summarise_rejects_metrics_of_different_users() -> None:
+    with pytest.raises(ValueError, match="same users"):
+        summarise({"HR@10": np.ones(3), "NDCG@10": np.ones(4)})

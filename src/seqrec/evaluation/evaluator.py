@@ -4,8 +4,9 @@ One path for every model: histories are cut to the model's ``max_len`` and left-
 scores candidates (``full_sort_predict`` for full ranking, ``predict`` for sampled ranking), and
 ranks are computed by counting (``seqrec.metrics.ranking.ranks_from_scores``): a relevant item's
 rank is 1 + the number of competing candidates scoring at least as high, so ties never flatter a
-model. Users are processed in chunks of ``batch_size``; nothing depends on the chunking, so results
-are identical for any batch size.
+model. Users are processed in chunks of ``batch_size`` users with histories of similar length, each
+chunk only as wide as its histories need; nothing depends on the chunking, so results are
+identical for any batch size.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from seqrec.metrics.accumulators import RankingMetrics
 from seqrec.metrics.ranking import ranks_from_scores
 from seqrec.models.protocol import SequentialRecommender
 
+WIDTH_STEP = 8  # input widths are multiples of this (or max_len), see Evaluator._chunks
 DEFAULT_METRICS = (
     "HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR", "Recall@10", "Precision@10", "MAP@10",
 )  # fmt: skip
@@ -105,6 +107,23 @@ class Evaluator:
         digest.update(f"{self.protocol}|{self.n_items}".encode())
         return digest.hexdigest()[:20]
 
+    def _chunks(self, max_len: int) -> list[tuple[np.ndarray, int]]:
+        """Users in chunks of at most ``batch_size`` that share one input width, with that width.
+
+        A user's width is the history length rounded up to a multiple of ``WIDTH_STEP``, at most
+        ``max_len``: short histories are not padded to ``max_len`` (most of a short-sequence data
+        set's cost would be padding), and a user's width depends on that user alone, so results
+        do not depend on the batch size.
+        """
+        lengths = np.maximum(np.diff(self.eval_set.context.offsets), 1)
+        widths = np.minimum(-(-lengths // WIDTH_STEP) * WIDTH_STEP, max_len)
+        chunks = []
+        for width in np.unique(widths):
+            rows = np.flatnonzero(widths == width)
+            for start in range(0, len(rows), self.batch_size):
+                chunks.append((rows[start : start + self.batch_size], int(width)))
+        return chunks
+
     @torch.no_grad()
     def ranks(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> np.ndarray:
         """Rank of every target of every user: (U, T) float, ``inf`` padding for fewer targets."""
@@ -113,23 +132,25 @@ class Evaluator:
             model.eval()
         chunks = []
         try:
-            for start in range(0, len(self.eval_set), self.batch_size):
-                rows = np.arange(start, min(start + self.batch_size, len(self.eval_set)))
-                chunks.append(self._rank_chunk(model, rows, device).cpu())
+            for rows, width in self._chunks(model.max_len):
+                chunks.append((rows, self._rank_chunk(model, rows, width, device).cpu().numpy()))
         finally:
             if was_training:
                 model.train()
-        width = max(c.shape[1] for c in chunks)
-        padded = [
-            torch.nn.functional.pad(c, (0, width - c.shape[1]), value=float("inf")) for c in chunks
-        ]
-        return torch.cat(padded).numpy()
+        ranks = np.full((len(self.eval_set), max(c.shape[1] for _, c in chunks)), np.inf)
+        for rows, chunk in chunks:
+            ranks[rows, : chunk.shape[1]] = chunk
+        return ranks
 
     def _rank_chunk(
-        self, model: SequentialRecommender, rows: np.ndarray, device: str | torch.device
+        self,
+        model: SequentialRecommender,
+        rows: np.ndarray,
+        width: int,
+        device: str | torch.device,
     ) -> Tensor:
         es = self.eval_set
-        item_seq = torch.from_numpy(pad_left(es.context, rows, model.max_len))
+        item_seq = torch.from_numpy(pad_left(es.context, rows, width))
         users = torch.from_numpy(es.users[rows])
         batch = SequenceBatch(item_seq=item_seq, users=users).to(device)
         targets = _distinct(torch.from_numpy(pad_targets(es.targets, rows))).to(device)  # (B, T)

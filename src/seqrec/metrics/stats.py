@@ -4,7 +4,8 @@ Users are the resampling unit: a metric is a mean over users, so its sampling er
 which users happened to be in the test set. Inputs are 1-D per-user values (numpy arrays, or
 anything ``np.asarray`` accepts, such as CPU tensors). Resampling is vectorised and done in chunks
 of at most ``_CHUNK_ELEMENTS`` draws, so memory stays bounded (~70 MB) whatever the number of
-users. Results are deterministic for a given ``seed``.
+users; the metrics of one evaluation share their draws. Results are deterministic for a given
+``seed``.
 """
 
 from __future__ import annotations
@@ -52,12 +53,27 @@ def _chunks(n_resamples: int, n_users: int) -> list[int]:
 
 
 def _bootstrap_means(values: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of ``n_resamples`` resamples of ``values``, drawn with replacement."""
-    means = [
-        values[rng.integers(0, len(values), size=(size, len(values)))].mean(1)  # (size,)
-        for size in _chunks(n_resamples, len(values))
-    ]
-    return np.concatenate(means)
+    """Means of ``n_resamples`` resamples, drawn with replacement, of the rows of ``values``.
+
+    ``values`` is (n,) or (n, m): every column is resampled with the same draws, so metrics of one
+    evaluation share them (as separate calls with one seed would) and are drawn once. A resample
+    is a row of draw counts; each column's means are ``counts @ column``, computed column by
+    column so that a column's result does not depend on the others. Returns (n_resamples,) or
+    (n_resamples, m).
+    """
+    n_users = len(values)
+    columns = np.ascontiguousarray(values.reshape(n_users, -1).T)  # (m, n), one row per column
+    means = np.empty((n_resamples, len(columns)))
+    start = 0
+    for size in _chunks(n_resamples, n_users):
+        draws = rng.integers(0, n_users, size=(size, n_users))  # (size, n)
+        draws += n_users * np.arange(size)[:, None]  # one bin range per resample
+        counts = np.bincount(draws.ravel(), minlength=size * n_users).reshape(size, n_users)
+        counts = counts.astype(np.float64)
+        for j, column in enumerate(columns):
+            means[start : start + size, j] = counts @ column / n_users
+        start += size
+    return means.reshape(n_resamples, *values.shape[1:])
 
 
 def _percentile_ci(
@@ -124,10 +140,31 @@ def summarise(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
-    """For each metric: ``mean``, ``ci_low``, ``ci_high`` (percentile bootstrap) and ``n`` users."""
-    summary = {}
-    for name, values in per_user.items():
-        array = _as_values(values, f"per-user values of {name!r}")
-        mean, low, high = bootstrap_ci(array, n_resamples, confidence, seed)
-        summary[name] = {"mean": mean, "ci_low": low, "ci_high": high, "n": len(array)}
-    return summary
+    """For each metric: ``mean``, ``ci_low``, ``ci_high`` (percentile bootstrap) and ``n`` users.
+
+    The metrics are values of the same users, so they share one set of resamples: each metric's
+    interval equals ``bootstrap_ci(values, n_resamples, confidence, seed)``.
+    """
+    _check_settings(n_resamples, confidence)
+    arrays = {
+        name: _as_values(values, f"per-user values of {name!r}")
+        for name, values in per_user.items()
+    }
+    if not arrays:
+        return {}
+    n_users = {name: len(array) for name, array in arrays.items()}
+    if len(set(n_users.values())) > 1:
+        raise ValueError(f"per-user values must cover the same users; counts: {n_users}")
+    table = np.stack(list(arrays.values()), axis=1)  # (n, m)
+    means = _bootstrap_means(table, n_resamples, np.random.default_rng(seed))  # (R, m)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail], axis=0)  # (m,) each
+    return {
+        name: {
+            "mean": float(array.mean()),
+            "ci_low": float(low[j]),
+            "ci_high": float(high[j]),
+            "n": len(array),
+        }
+        for j, (name, array) in enumerate(arrays.items())
+    }

@@ -7,8 +7,8 @@ page faults on tens of megabytes, and how much depends on when other objects hap
 measured on SASRec (ml-100k, CPU) a step through Lightning cost up to 15% more than the same step in
 a bare loop, and tuning both thresholds made the two equal and both about 15% faster
 (``benchmarks/lightning_overhead.py``). The price: the process keeps its peak memory until it exits,
-which is what a training process does anyway. ``seqrec train`` calls this; library code does not
-change process-wide settings on its own.
+which is what a training process does anyway. ``seqrec train`` and ``seqrec evaluate`` call this;
+library code does not change process-wide settings on its own.
 """
 
 from __future__ import annotations

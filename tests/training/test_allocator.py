@@ -20,4 +20,3 @@ def _has_glibc() -> bool:
 @pytest.mark.skipif(not _has_glibc(), reason="needs glibc")
 def test_glibc_accepts_both_thresholds():
     assert keep_freed_memory() is True
-

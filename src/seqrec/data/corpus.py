@@ -197,9 +197,7 @@ def build_corpus(
         raise ValueError(f"no interactions left after filtering: {removed}")
 
     # codes follow first appearance in the file; _src breaks equal timestamps by file order
-    frame = frame.with_columns(
-        (pl.col("_src").min().over("user").rank("dense") - 1).alias("_u")
-    )
+    frame = frame.with_columns((pl.col("_src").min().over("user").rank("dense") - 1).alias("_u"))
     frame = frame.sort(["_u", "timestamp", "_src"])
     if max_len is not None:
         position_from_end = pl.int_range(pl.len()).reverse().over("_u")

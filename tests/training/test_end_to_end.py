@@ -37,7 +37,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     with pytest.MonkeyPatch.context() as patch, one_thread():
         register(patch)
         with redirect_stdout(out):
-            code = main(["train", str(config), "training.epochs=2", "training.lr=3e-2"])
+            overrides = ["training.epochs=2", "training.lr=3e-2", "training.tensorboard=true"]
+            code = main(["train", str(config), *overrides])
     assert code == 0
     return root / "run", out.getvalue()
 
@@ -46,6 +47,16 @@ def test_train_writes_every_run_file(trained):
     run_dir, _ = trained
     missing = [f for f in RUN_FILES if not (run_dir / f).is_file()]
     assert missing == []
+
+
+def test_tensorboard_logs_hold_the_loss_and_the_validation_metric(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained[0] / "logs" / "tensorboard")).Reload()
+    tags = events.Tags()["scalars"]
+    assert any("loss" in tag for tag in tags), tags
+    assert any("NDCG@10" in tag for tag in tags), tags
+    assert len(events.Scalars(next(tag for tag in tags if "NDCG@10" in tag))) == 2  # per epoch
 
 
 def test_train_prints_the_metric_table_and_the_report_path(trained):

@@ -49,7 +49,10 @@ def _loggers(run_dir: Path, tensorboard: bool) -> list[Logger]:
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version=version)]
     if tensorboard:
         if importlib.util.find_spec("tensorboard") is None:
-            raise RuntimeError("training.tensorboard is true but tensorboard is not installed")
+            raise RuntimeError(
+                "training.tensorboard is true but tensorboard is not installed: "
+                "pip install 'seqrec[tensorboard]'"
+            )
         loggers.append(TensorBoardLogger(run_dir, name="logs", version="tensorboard"))
     return loggers
 

@@ -19,8 +19,9 @@ as shipped; then seqrec with the same settings. It reports:
 (d) test NDCG@10 under that protocol, seqrec with its 95% bootstrap CI, and seqrec's default
     protocol (history excluded) beside it.
 
-    python benchmarks/vs_recbole.py [--models bert4rec sasrec] [--recbole-epochs 8]
-        [--seqrec-epochs 30] [--data-dir ../shared/data/ml-100k]
+    python benchmarks/vs_recbole.py [--models bert4rec sasrec] [--recbole-epochs 10]
+        [--shipped-epochs 1] [--seqrec-epochs 40] [--seqrec-lr 0.002] [--seqrec-patience 5]
+        [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
 """
 
 from __future__ import annotations
@@ -81,14 +82,14 @@ def recbole_bert4rec_targets(
 
 
 def seqrec_config(
-    model: str, epochs: int, inter: Path, out: Path, lr: float = 1e-3
+    model: str, epochs: int, inter: Path, out: Path, lr: float = 1e-3, patience: int = 5
 ) -> dict[str, Any]:
     return {
         "data": {"dataset": str(inter), "split": {"kind": "leave_one_out"}},
         "model": {"name": model, **SHARED, **MODEL_SETTINGS[model]},
         "training": {
             "epochs": epochs, "batch_size": 256, "lr": lr, "eval_every": 1,
-            "patience": 5, "progress_bar": False, "seed": 2020, "window_step": 10,
+            "patience": patience, "progress_bar": False, "seed": 2020, "window_step": 10,
         },
         "evaluation": {
             "protocols": ["full-keep-history", "full"], "valid_protocol": "full-keep-history",
@@ -109,8 +110,10 @@ def seqrec_targets(model: Any, window_lengths: np.ndarray) -> float:
     return float((1 - last) * cloze.sum() + last * len(window_lengths))
 
 
-def run_seqrec(model: str, epochs: int, inter: Path, work: Path, lr: float) -> dict[str, Any]:
-    config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}", lr)
+def run_seqrec(
+    model: str, epochs: int, inter: Path, work: Path, lr: float, patience: int
+) -> dict[str, Any]:
+    config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}", lr, patience)
     run = pipeline.train(config)
     history = run.fit.history
     data = prepare_data(run.config.data)
@@ -236,15 +239,31 @@ def markdown(rows: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measure_recbole(
+    model: str, args: argparse.Namespace, rb_dir: Path, work: Path
+) -> tuple[dict, dict | None]:
+    """RecBole with anomaly detection off and, unless ``--shipped-epochs 0``, as shipped."""
+    name = RECBOLE_NAMES[model]
+    recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, work / f"{model}-off.json")
+    if not args.shipped_epochs:
+        return recbole, None
+    out = work / f"{model}-sh.json"
+    return recbole, run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["bert4rec", "sasrec"])
-    parser.add_argument("--recbole-epochs", type=int, default=8)
+    parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--shipped-epochs", type=int, default=1)
-    parser.add_argument("--seqrec-epochs", type=int, default=30)
+    parser.add_argument("--seqrec-epochs", type=int, default=40)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/ml-100k"))
-    parser.add_argument("--seqrec-lr", type=float, default=1e-3)
+    parser.add_argument("--seqrec-lr", type=float, default=2e-3)
+    parser.add_argument("--seqrec-patience", type=int, default=5, help="validations (early stop)")
     parser.add_argument("--recompute", type=Path, help="recompute the table from a results JSON")
+    parser.add_argument(
+        "--recbole-results", type=Path, help="reuse RecBole's side of an earlier results JSON"
+    )
     args = parser.parse_args()
     keep_freed_memory()  # seqrec trains in this process, set up as `seqrec train` sets it up
     inter = next(args.data_dir.glob("*.inter"))
@@ -269,15 +288,16 @@ def main() -> None:
         write_results(args, rows, raw)
         return
     raw: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    earlier = json.loads(args.recbole_results.read_text())["raw"] if args.recbole_results else {}
     rows = {}
     for model in args.models:
-        name = RECBOLE_NAMES[model]
-        recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, work / f"{model}-off.json")
-        shipped = None  # --shipped-epochs 0 skips RecBole as shipped (anomaly detection on)
-        if args.shipped_epochs:
-            out = work / f"{model}-sh.json"
-            shipped = run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out)
-        ours = run_seqrec(model, args.seqrec_epochs, inter, work, args.seqrec_lr)
+        if earlier:  # RecBole measured in an earlier run of this script, seqrec measured now
+            recbole, shipped = earlier[model]["recbole_off"], earlier[model]["recbole_shipped"]
+        else:
+            recbole, shipped = measure_recbole(model, args, rb_dir, work)
+        ours = run_seqrec(
+            model, args.seqrec_epochs, inter, work, args.seqrec_lr, args.seqrec_patience
+        )
         raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
         rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)
@@ -286,7 +306,8 @@ def main() -> None:
 
 def write_results(args: argparse.Namespace, rows: dict, raw: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}"
+    reused = "_recbole-reused" if args.recbole_results else ""
+    stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}{reused}"
     report = json.dumps({"args": vars(args), "rows": rows, "raw": raw}, indent=2, default=str)
     stem.with_suffix(".json").write_text(report + "\n")
     table = markdown(rows)

@@ -57,7 +57,7 @@ def _bootstrap_means(values: np.ndarray, n_resamples: int, rng: np.random.Genera
 
     ``values`` is (n,) or (n, m): every column is resampled with the same draws, so metrics of one
     evaluation share them (as separate calls with one seed would) and are drawn once. A resample
-    is a row of draw counts; each column's means are ``counts @ column``, computed column by
+    is a row of draw counts; each column's means are ``counts . column``, computed column by
     column so that a column's result does not depend on the others. Returns (n_resamples,) or
     (n_resamples, m).
     """
@@ -71,7 +71,9 @@ def _bootstrap_means(values: np.ndarray, n_resamples: int, rng: np.random.Genera
         counts = np.bincount(draws.ravel(), minlength=size * n_users).reshape(size, n_users)
         counts = counts.astype(np.float64)
         for j, column in enumerate(columns):
-            means[start : start + size, j] = counts @ column / n_users
+            # einsum's own loop, not BLAS: numpy's BLAS threads keep spinning for a while after a
+            # call and would take a core from the model's next forward pass
+            means[start : start + size, j] = np.einsum("rn,n->r", counts, column) / n_users
         start += size
     return means.reshape(n_resamples, *values.shape[1:])
 

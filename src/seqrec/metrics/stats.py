@@ -106,7 +106,7 @@ def _sign_flip_p_value(diff: np.ndarray, n_resamples: int, rng: np.random.Genera
     extreme = 0
     for size in _chunks(n_resamples, len(diff)):
         signs = rng.integers(0, 2, size=(size, len(diff)), dtype=np.int8) * 2 - 1  # (size, n)
-        flipped = np.abs(np.einsum("rn,n->r", signs, diff))  # (size,), no BLAS: see above
+        flipped = np.abs(np.einsum("rn,n->r", signs, diff))  # (size,); no BLAS: _bootstrap_means
         extreme += int(np.count_nonzero(flipped >= observed - tolerance))
     return (extreme + 1) / (n_resamples + 1)
 

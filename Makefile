@@ -39,6 +39,7 @@ bench: setup
 	$(PY) benchmarks/lightning_overhead.py
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/vs_recbole.py
+	$(PY) benchmarks/eval_floor.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,8 +38,10 @@ from seqrec.evaluation.protocols import FullRanking
 from seqrec.models import build_model
 from seqrec.training.allocator import keep_freed_memory
 
+sys.path.insert(0, str(Path(__file__).parent))
+from training_throughput import SIZES, matmul_peak
+
 RESULTS = Path(__file__).parent / "results"
-SIZES = {"max_len": 50, "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256}
 MODELS = ("bert4rec", "sasrec")
 RECBOLE_RESULTS = ("vs_recbole_bert4rec_sasrec.json",)  # where RecBole's (c) times are read
 aten = torch.ops.aten
@@ -134,11 +137,6 @@ def measure(
     }
     print(json.dumps(row), flush=True)
     return row
-
-
-def matmul_peak(size: int = 2048, repeats: int = 10) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    return 2 * size**3 / median_seconds(lambda: a @ b, repeats) / 1e9
 
 
 def markdown(rows: list[dict[str, Any]], peak: float) -> str:

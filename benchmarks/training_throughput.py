@@ -29,7 +29,11 @@ from seqrec.training.data import training_windows
 
 RESULTS = Path(__file__).parent / "results"
 SIZES = {"max_len": 50, "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256}
-MODELS = {"bert4rec": {}, "sasrec (ce)": {"loss": "ce"}, "sasrec (bce)": {"loss": "bce"}}
+MODELS = {
+    "bert4rec": {},
+    "sasrec (ce)": {"architecture": "recbole", "loss": "ce"},
+    "sasrec (bce)": {"architecture": "recbole", "loss": "bce"},
+}
 
 
 def matmul_peak(size: int = 2048, repeats: int = 10) -> float:

@@ -57,7 +57,7 @@ EVAL_REPEATS = 7  # full-sort passes timed on each side; the median is reported
 RECBOLE_FT_RATIO = 0.5  # RecBole 1.2.1's BERT4Rec.yaml default, in effect in its MaskItemSeq
 MODEL_SETTINGS = {  # RecBole 1.2.1's defaults for what the shared settings leave open
     "bert4rec": {"hidden_dropout": 0.2, "attn_dropout": 0.2, "mask_ratio": 0.2},
-    "sasrec": {"hidden_dropout": 0.5, "attn_dropout": 0.5, "loss": "ce"},
+    "sasrec": {"architecture": "recbole", "hidden_dropout": 0.5, "attn_dropout": 0.5, "loss": "ce"},
 }
 # seqrec's own training choices per model (`--seqrec-lr` overrides lr). SASRec overfits sooner when
 # a target recurs in many overlapping windows per epoch: on ml-100k its best validation NDCG@10 was

@@ -6,7 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqrec.losses import full_softmax_ce, gbce, gbce_beta, sampled_bce, uniform_negatives
+from seqrec.losses import (
+    full_softmax_ce,
+    gbce,
+    gbce_beta,
+    sampled_bce,
+    uniform_negatives,
+    unseen_negatives,
+)
 
 
 @pytest.mark.parametrize("with_bias", [True, False])
@@ -36,14 +43,48 @@ def test_gbce_beta_spans_bce_to_the_calibrated_alpha() -> None:
         gbce_beta(1, 10, 1.5)
 
 
-def test_gbce_is_the_beta_power_of_the_positive_probability() -> None:
+def gsasrec_reference(pos: torch.Tensor, neg: torch.Tensor, beta: float) -> torch.Tensor:
+    """gSASRec's loss as its reference code computes it: transformed positive logit, BCE mean."""
+    eps = 1e-10
+    p = torch.sigmoid(pos.double()).clamp(eps, 1 - eps)
+    adjusted = p.pow(-beta).clamp(1 + eps, torch.finfo(torch.float64).max)
+    transformed = (1.0 / (adjusted - 1)).clamp(eps, torch.finfo(torch.float64).max).log()
+    logits = torch.cat([transformed[:, None], neg.double()], dim=1)  # (N, 1 + k)
+    labels = torch.zeros_like(logits)
+    labels[:, 0] = 1.0
+    return F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(-1).mean()
+
+
+def test_gbce_equals_the_reference_codes_computation() -> None:
+    gen = torch.Generator().manual_seed(3)
+    pos, neg = torch.randn(50, generator=gen), torch.randn(50, 4, generator=gen) * 2
+    for beta in (1.0, 0.4, 0.05):
+        expected = gsasrec_reference(pos, neg, beta).float()
+        torch.testing.assert_close(gbce(pos, neg, beta), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_sampled_bce_sums_the_positive_and_negative_terms() -> None:
     pos = torch.tensor([0.3, -1.2])
     neg = torch.tensor([[0.5, -0.1], [2.0, 0.0]])
-    expected = -(torch.sigmoid(pos) ** 0.4).log() - (1 - torch.sigmoid(neg)).log().sum(-1)
-    torch.testing.assert_close(gbce(pos, neg, 0.4), expected.mean())
     bce = F.binary_cross_entropy_with_logits(pos, torch.ones(2), reduction="none")
     bce = bce + F.binary_cross_entropy_with_logits(neg, torch.zeros(2, 2), reduction="none").sum(-1)
     torch.testing.assert_close(sampled_bce(pos, neg), bce.mean())
+    # gBCE at beta = 1 is the same per-target sum, averaged over the 1 + k logits instead
+    torch.testing.assert_close(gbce(pos, neg, 1.0), bce.mean() / 3)
+
+
+def test_unseen_negatives_avoid_each_rows_items_and_are_uniform_over_the_rest() -> None:
+    seen = torch.tensor([[0, 0, 2, 4, 6], [1, 2, 3, 4, 5], [0, 0, 0, 0, 9]])
+    draws = unseen_negatives(seen.repeat(500, 1), 10, 8, torch.Generator().manual_seed(0))
+    assert draws.min() >= 1 and draws.max() <= 10
+    for row in range(3):
+        allowed = sorted(set(range(1, 11)) - set(seen[row].tolist()))
+        counts = torch.bincount(draws[row::3].flatten(), minlength=11)
+        assert counts[[i for i in range(1, 11) if i not in allowed]].sum() == 0
+        share = counts[allowed].float() / counts.sum()
+        assert (share - 1 / len(allowed)).abs().max() < 0.02
+    with pytest.raises(ValueError, match="seen every item"):
+        unseen_negatives(torch.arange(1, 11)[None], 10, 2)
 
 
 def test_negatives_are_uniform_over_the_other_items() -> None:

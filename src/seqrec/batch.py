@@ -13,11 +13,14 @@ class SequenceBatch:
     """A batch of left-padded histories (newest item in the last column, 0 = padding).
 
     ``users`` holds user codes where a model or the evaluator needs them; CTR models add a
-    target item and a click label.
+    target item and a click label. ``seen`` holds, for training batches of models that ask for
+    it (``uses_seen_items``), each row's user's distinct training items sorted ascending and
+    padded with 0 in front, so negatives can be drawn outside them.
     """
 
     item_seq: Tensor  # (B, L) int64
     users: Tensor | None = None  # (B,) int64
+    seen: Tensor | None = None  # (B, S) int64, sorted, 0-padded in front
     target_item: Tensor | None = None  # (B,) int64, CTR models
     label: Tensor | None = None  # (B,) float, CTR models
 

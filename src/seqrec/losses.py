@@ -92,6 +92,41 @@ def uniform_negatives(
     return draws + (draws >= targets[:, None]).long()  # skip the target itself
 
 
+MAX_REDRAWS = 1000  # rejection rounds before giving up (only reached when almost all is seen)
+
+
+def unseen_negatives(
+    seen: Tensor, n_items: int, n: int, generator: torch.Generator | None = None
+) -> Tensor:
+    """``n`` items per row (B, n), uniform over the items 1..n_items not in that row of ``seen``.
+
+    ``seen`` (B, S) holds each row's excluded items sorted ascending, padded with 0 in front (as
+    ``pad_left`` gives sorted rows); SASRec's original code draws its negatives this way, outside
+    the user's training items. Draws are rejected and redrawn, all rows at once, until none is
+    seen. Draws within a row may repeat, as in the original.
+    """
+    if seen.ndim != 2:
+        raise ValueError(f"seen must be (B, S) sorted item codes, got shape {tuple(seen.shape)}")
+    distinct = (seen > 0) & torch.cat(
+        [torch.ones_like(seen[:, :1], dtype=torch.bool), seen[:, 1:] != seen[:, :-1]], dim=1
+    )
+    if bool((distinct.sum(1) >= n_items).any()):
+        raise ValueError("a row has seen every item: no negative can be drawn outside it")
+    draws = torch.randint(
+        1, n_items + 1, (seen.shape[0], n), generator=generator, device=seen.device
+    )  # (B, n)
+    for _ in range(MAX_REDRAWS):
+        position = torch.searchsorted(seen, draws).clamp(max=seen.shape[1] - 1)  # (B, n)
+        rejected = seen.gather(1, position) == draws
+        if not bool(rejected.any()):
+            return draws
+        fresh = torch.randint(
+            1, n_items + 1, draws.shape, generator=generator, device=seen.device
+        )  # (B, n), only the rejected ones are used
+        draws = torch.where(rejected, fresh, draws)
+    raise RuntimeError(f"negative sampling did not finish in {MAX_REDRAWS} rounds")
+
+
 def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
     """gSASRec's beta = alpha * (t * (1 - 1/alpha) + 1/alpha), alpha = k / (n_items - 1).
 
@@ -105,14 +140,24 @@ def gbce_beta(n_negatives: int, n_items: int, t: float) -> float:
 
 
 def gbce(pos_scores: Tensor, neg_scores: Tensor, beta: float) -> Tensor:
-    """Generalised BCE: mean over targets of ``-log sigmoid(s+)^beta - sum log(1 - sigmoid(s-))``.
+    """gSASRec's generalised BCE, normalised as in its reference code (asash/gSASRec-pytorch).
 
-    ``pos_scores`` (N,), ``neg_scores`` (N, k). Written with softplus, which is exact and stable
-    in float32: ``-log sigmoid(s) = softplus(-s)`` and ``-log(1 - sigmoid(s)) = softplus(s)``.
+    Per target: ``-log sigmoid(s+)^beta - sum_j log(1 - sigmoid(s-_j))``, divided by the
+    ``1 + k`` logits it is made of (the reference takes the mean of the element-wise BCE over the
+    positive and its ``k`` negatives), then the mean over targets. ``pos_scores`` (N,),
+    ``neg_scores`` (N, k). The reference writes the positive term as a BCE with logit
+    ``log(1 / (p^-beta - 1))``, clamped in float64; the softplus form here is the same value,
+    exact and stable in float32: ``-log sigmoid(s) = softplus(-s)`` and
+    ``-log(1 - sigmoid(s)) = softplus(s)``.
     """
-    return (beta * F.softplus(-pos_scores) + F.softplus(neg_scores).sum(-1)).mean()
+    per_target = beta * F.softplus(-pos_scores) + F.softplus(neg_scores).sum(-1)  # (N,)
+    return (per_target / (1 + neg_scores.shape[-1])).mean()
 
 
 def sampled_bce(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
-    """SASRec's binary cross-entropy with sampled negatives: :func:`gbce` with beta = 1."""
-    return gbce(pos_scores, neg_scores, 1.0)
+    """SASRec's binary cross-entropy with sampled negatives (Kang & McAuley's code).
+
+    Per target ``-log sigmoid(s+) - sum_j log(1 - sigmoid(s-_j))`` (the original uses one
+    negative), averaged over targets: ``pos_scores`` (N,), ``neg_scores`` (N, k).
+    """
+    return (F.softplus(-pos_scores) + F.softplus(neg_scores).sum(-1)).mean()

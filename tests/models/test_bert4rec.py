@@ -132,3 +132,14 @@ def test_objective_parameters_reach_the_objective() -> None:
     assert model.objective.max_span_length == 2
     rtd = make(objective="rtd", objective_params={"sample_from_batch": True})
     assert rtd.objective.sample_from_batch and rtd.objective.mlm_probability == 0.2
+
+
+def test_multi_hot_embed_gathers_what_gather_positions_gathers() -> None:
+    hidden = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0))
+    masked_index = torch.tensor([[1, 4], [0, 2]])  # RecBole: (B, mask_len) positions
+    multi_hot = BERT4Rec.multi_hot_embed(masked_index, 5).view(2, 2, 5)  # (B, mask_len, L)
+    positions = torch.zeros(2, 5, dtype=torch.bool)
+    positions[0, [1, 4]] = positions[1, [0, 2]] = True
+    torch.testing.assert_close(
+        (multi_hot @ hidden).flatten(0, 1), BERT4Rec.gather_positions(hidden, positions)
+    )

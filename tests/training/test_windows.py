@@ -87,3 +87,18 @@ def test_data_module_batches_are_sequence_batches():
     assert module.batches_per_epoch() == len(batches) == 3
     assert batches[0].item_seq.shape == (2, 4)
     assert sorted(np.concatenate([b.users.numpy() for b in batches]).tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_seen_items_are_each_users_distinct_training_items_only():
+    # user 0: items 5 3 5 8 | valid 2 | test 9 (leave-one-out); user 1: 4 4 1 | 7 | 6
+    seqs = Sequences(np.array([0, 6, 11]), np.array([5, 3, 5, 8, 2, 9, 4, 4, 1, 7, 6]))
+    users = Vocabulary(np.array(["a", "b"]))
+    items = Vocabulary(np.arange(1, 10).astype(str), offset=1)
+    split = leave_one_out(SequenceCorpus(seqs, users, items))
+    module = WindowDataModule(split.train, seq_len=3, batch_size=4, seed=0, with_seen=True)
+    batch = module.dataset[np.array([1, 0, 1])]
+    assert batch.users.tolist() == [1, 0, 1]
+    # sorted and distinct, 0-padded in front; the validation and test items (2, 9, 7, 6) absent
+    assert batch.seen.tolist() == [[0, 1, 4], [3, 5, 8], [0, 1, 4]]
+    plain = WindowDataModule(split.train, seq_len=3, batch_size=4, seed=0)
+    assert plain.dataset[np.array([0])].seen is None

@@ -56,3 +56,18 @@ def history_coo(seqs: Sequences, rows: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """(batch_row, item) pairs of every item in the given rows, to mask a user's history."""
     block = seqs.take(rows)
     return block.row_ids(), block.items
+
+
+def sorted_distinct(seqs: Sequences) -> Sequences:
+    """Each row's distinct items in ascending order (one sort of row-keyed codes, no row loop).
+
+    >>> s = sorted_distinct(Sequences(np.array([0, 4, 5]), np.array([7, 3, 7, 5, 2])))
+    >>> s.offsets.tolist(), s.items.tolist()
+    ([0, 3, 4], [3, 5, 7, 2])
+    """
+    rows = seqs.row_ids()
+    width = int(seqs.items.max(initial=0)) + 1
+    keys = np.unique(rows * width + seqs.items)  # sorted by row, then item
+    offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys // width, minlength=len(seqs)), out=offsets[1:])
+    return Sequences(offsets, (keys % width).astype(np.int64))

@@ -175,8 +175,24 @@ class BERT4Rec(nn.Module):
 
     @staticmethod
     def gather_positions(hidden: Tensor, positions: Tensor) -> Tensor:
-        """Hidden states (N, D) at the True ``positions`` (B, L), row by row (multi_hot_embed)."""
+        """Hidden states (N, D) at the True ``positions`` (B, L), row by row.
+
+        This replaces RecBole's ``multi_hot_embed`` + batched matmul: one boolean gather, no
+        (N, L) one-hot matrix.
+        """
         return hidden[positions]
+
+    @staticmethod
+    def multi_hot_embed(masked_index: Tensor, max_length: int) -> Tensor:
+        """RecBole's one-hot rows (N, max_length) of the flattened ``masked_index`` positions.
+
+        Kept for code ported from RecBole (``multi_hot @ hidden`` gathers masked positions);
+        seqrec's own path gathers with :meth:`gather_positions` instead.
+        """
+        flat = masked_index.reshape(-1)  # (N,)
+        multi_hot = torch.zeros(flat.shape[0], max_length, device=flat.device)
+        multi_hot[torch.arange(flat.shape[0], device=flat.device), flat] = 1.0
+        return multi_hot
 
     def calculate_loss(
         self, batch: SequenceBatch, generator: torch.Generator | None = None

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from seqrec.batch import SequenceBatch
-from seqrec.data.batching import pad_left
+from seqrec.data.batching import pad_left, sorted_distinct
 from seqrec.data.corpus import Sequences
 
 MIN_WINDOW = 2  # a window of one item has nothing to learn from its neighbours
@@ -97,19 +97,30 @@ class WindowDataset(torch.utils.data.Dataset):
     per batch on a busy machine, NumPy's costs microseconds.
     """
 
-    def __init__(self, windows: np.ndarray, users: np.ndarray) -> None:
-        self.windows, self.users = windows, users
+    def __init__(
+        self, windows: np.ndarray, users: np.ndarray, seen: Sequences | None = None
+    ) -> None:
+        self.windows, self.users, self.seen = windows, users, seen
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, index: np.ndarray) -> SequenceBatch:
         item_seq = torch.from_numpy(self.windows[index])  # (B, L)
-        return SequenceBatch(item_seq=item_seq, users=torch.from_numpy(self.users[index]))
+        users = self.users[index]
+        seen = None
+        if self.seen is not None:  # each user's sorted distinct items, 0-padded in front
+            width = max(int(self.seen.lengths[users].max(initial=0)), 1)
+            seen = torch.from_numpy(pad_left(self.seen, users, width))  # (B, S)
+        return SequenceBatch(item_seq=item_seq, users=torch.from_numpy(users), seen=seen)
 
 
 class WindowDataModule(L.LightningDataModule):
-    """Training batches of windows for any model (``seq_len`` is the model's ``train_seq_len``)."""
+    """Training batches of windows for any model (``seq_len`` is the model's ``train_seq_len``).
+
+    ``with_seen`` adds each user's distinct training items to every batch
+    (``SequenceBatch.seen``), for models that draw negatives outside them.
+    """
 
     def __init__(
         self,
@@ -120,12 +131,13 @@ class WindowDataModule(L.LightningDataModule):
         step: int | None = None,
         dupe_factor: int = 1,
         num_workers: int = 0,
+        with_seen: bool = False,
     ) -> None:
         super().__init__()
         windows, users = training_windows(train, seq_len, step)
         if len(windows) == 0:
             raise ValueError(f"no training sequence has at least {MIN_WINDOW} items")
-        self.dataset = WindowDataset(windows, users)
+        self.dataset = WindowDataset(windows, users, sorted_distinct(train) if with_seen else None)
         self.batch_size, self.seed, self.dupe_factor = batch_size, seed, dupe_factor
         self.num_workers = num_workers
 

@@ -102,6 +102,7 @@ def fit(
     data = WindowDataModule(
         train, model.train_seq_len, cfg.batch_size, cfg.seed,
         cfg.window_step, cfg.dupe_factor, cfg.num_workers,
+        with_seen=bool(getattr(model, "uses_seen_items", False)),
     )  # fmt: skip
     validation = Validation(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best

@@ -154,9 +154,9 @@ def test_overrides_reach_nested_sections_and_the_model(tmp_path: Path):
     assert config.data.split.test_time == 1000.0
     assert config.training.lr == 0.0001
     with pytest.raises(
-        ConfigError, match=re.escape(f"{path}: unknown config key 'training.seeds'")
+        ConfigError, match=re.escape(f"{path}: unknown config key 'training.sedes'")
     ):
-        load_config(path, ["training.seeds=3"])
+        load_config(path, ["training.sedes=3"])
 
 
 def test_bad_override_syntax_and_overriding_a_value_with_a_section():

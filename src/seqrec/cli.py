@@ -100,13 +100,27 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _evaluate_baseline(args: argparse.Namespace) -> tuple[dict, object]:
+    """The baseline on a run's own data, split and evaluation settings, or on --dataset."""
+    from seqrec.config import load_config
     from seqrec.pipeline import evaluate_baseline
 
     if args.run is not None:
-        raise ConfigError("give either a RUN folder or --model, not both")
+        if args.dataset is not None:
+            raise ConfigError("give either a RUN folder or --dataset for --model, not both")
+        config_path = Path(args.run) / "config.yaml"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{args.run} is not a run folder: config.yaml is missing")
+        return evaluate_baseline(args.model, load_config(config_path), args.protocol)
     if args.dataset is None:
-        raise ConfigError("--model needs --dataset NAME|PATH")
+        raise ConfigError("--model needs --dataset NAME|PATH, or a RUN folder to take them from")
     return evaluate_baseline(args.model, args.dataset, args.protocol or ["full"])
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from seqrec.comparison import compare_runs, format_comparison
+
+    rows = compare_runs(args.run_a, args.run_b, args.metric, args.protocol)
+    print(format_comparison(args.run_a, args.run_b, rows))
 
 
 def _recommend(args: argparse.Namespace) -> None:
@@ -152,10 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--protocol", nargs="+", help="full, full-keep-history, uniformN, popularN"
     )
-    evaluate.add_argument("--model", choices=["pop"], help="evaluate a baseline without a run")
-    evaluate.add_argument("--dataset", metavar="NAME|PATH", help="data for --model")
+    evaluate.add_argument(
+        "--model", choices=["pop"], help="a baseline, on RUN's data and split or on --dataset"
+    )
+    evaluate.add_argument("--dataset", metavar="NAME|PATH", help="data for --model without RUN")
     evaluate.add_argument("--output", metavar="DIR", help="write metrics.json and per-user values")
     evaluate.set_defaults(func=_evaluate)
+
+    compare = commands.add_parser(
+        "compare", help="paired difference of two runs' test metrics, with CI and p-value"
+    )
+    compare.add_argument("run_a", metavar="RUN_A")
+    compare.add_argument("run_b", metavar="RUN_B")
+    compare.add_argument("--metric", nargs="+", help="e.g. NDCG@10 (default: every shared one)")
+    compare.add_argument("--protocol", nargs="+", help="default: every protocol of both runs")
+    compare.set_defaults(func=_compare)
 
     rec = commands.add_parser("recommend", help="top-k items after a history of raw item ids")
     rec.add_argument("run", metavar="RUN")

@@ -104,7 +104,9 @@ class ModelConfig:
 class TrainingConfig:
     """Optimisation, validation and the training windows.
 
-    ``patience`` counts validations (every ``eval_every`` epochs) without improvement of
+    ``seeds`` (e.g. ``[1, 2, 3]``) trains one model per seed into one run folder instead of
+    one with ``seed``, and reports each metric's mean and spread across them. ``patience`` counts
+    validations (every ``eval_every`` epochs) without improvement of
     ``early_stopping_metric`` on the validation set. ``window_step`` None gives one window per
     user (the newest ``train_seq_len`` items); a step adds older windows ending every ``step``
     items back. ``dupe_factor`` repeats every window per epoch (masked differently each time).
@@ -117,6 +119,7 @@ class TrainingConfig:
     warmup_steps: int = 0
     clip_grad_norm: float | None = 5.0
     seed: int = 42
+    seeds: tuple[int, ...] = ()
     eval_every: int = 1
     early_stopping_metric: str = "NDCG@10"
     patience: int = 5
@@ -133,9 +136,27 @@ class TrainingConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"training.{name}: expected a positive integer, got {value}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"training.seeds: expected distinct seeds, got {list(self.seeds)}")
         if self.window_step is not None and self.window_step < 1:
             step = self.window_step
             raise ConfigError(f"training.window_step: expected >= 1 or null, got {step}")
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    """The user bootstrap behind every confidence interval: resamples, level and seed."""
+
+    resamples: int = 1000
+    level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 1:
+            n = self.resamples
+            raise ConfigError(f"evaluation.bootstrap.resamples: expected >= 1, got {n}")
+        if not 0.0 < self.level < 1.0:
+            raise ConfigError(f"evaluation.bootstrap.level: expected in (0, 1), got {self.level}")
 
 
 @dataclass(frozen=True)
@@ -143,7 +164,9 @@ class EvaluationConfig:
     """Protocols and metrics for validation and test.
 
     ``valid_protocol`` (default: the first of ``protocols``) drives early stopping.
-    ``exclude_history`` False turns ``full`` into ``full-keep-history``.
+    ``exclude_history`` False turns ``full`` into ``full-keep-history``. ``negatives_seed``
+    draws the negatives of the sampled protocols (the BERT4Rec authors' 12345 by default); runs
+    compared on a sampled protocol need the same one.
     """
 
     protocols: tuple[str, ...] = ("full",)
@@ -151,6 +174,8 @@ class EvaluationConfig:
     batch_size: int = 256
     exclude_history: bool = True
     valid_protocol: str | None = None
+    negatives_seed: int = 12345
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
 @dataclass(frozen=True)

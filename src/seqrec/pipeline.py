@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 from torch import nn
 
@@ -29,6 +30,7 @@ from seqrec.config import (
     ConfigError,
     DataConfig,
     EvaluationConfig,
+    ModelConfig,
     OutputConfig,
     apply_overrides,
     config_from_dict,
@@ -39,12 +41,14 @@ from seqrec.config import (
 )
 from seqrec.data.batching import pad_left
 from seqrec.data.corpus import Sequences, Vocabulary
+from seqrec.data.splits import EvalSet
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
+from seqrec.evaluation.seeds import SeedsResult, across_seeds
 from seqrec.metrics.ranking import parse_metric_name
 from seqrec.models.pop import Pop
-from seqrec.reporting import save_results, write_report
+from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.export import load_model_dir, save_model_dir
 from seqrec.training.fit import FitResult, fit, seed_everything
 from seqrec.training.prepare import PreparedData, prepare_data
@@ -55,16 +59,31 @@ BASELINES = {"pop": Pop}  # fitted from counts, evaluated without a training run
 
 @dataclass
 class Run:
-    """A trained model with its config, item vocabulary and test results."""
+    """A trained model with its config, item vocabulary and test results.
+
+    A run of several seeds (``training.seeds``) has no model of its own: ``seeds`` holds one run
+    per seed (its ``seed-<s>/`` folder) and ``results`` their metrics across seeds.
+    """
 
     dir: Path
     config: Config
-    model: nn.Module
+    model: nn.Module | None
     items: Vocabulary
-    results: dict[str, EvalResult] = field(default_factory=dict)
+    results: dict[str, EvalResult | SeedsResult] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)  # as in metrics.json
     fit: FitResult | None = None
     data: PreparedData | None = field(default=None, repr=False)  # rebuilt from config on demand
+    seeds: list[Run] = field(default_factory=list)
+
+    def per_user(self, protocol: str) -> pl.DataFrame:
+        """The saved per-user test values under ``protocol`` (raw user ids; seed means)."""
+        path = self.dir / "per_user" / f"{protocol}.parquet"
+        if not path.is_file():
+            saved = sorted(p.stem for p in (self.dir / "per_user").glob("*.parquet"))
+            raise FileNotFoundError(
+                f"{self.dir} has no per-user values for {protocol!r}; saved: {', '.join(saved)}"
+            )
+        return pl.read_parquet(path)
 
     def prepared(self) -> PreparedData:
         """The run's corpus and split (read once, then kept)."""
@@ -100,9 +119,9 @@ def resolve_config(config: ConfigLike, overrides: dict[str, Any] | None = None) 
         raise ConfigError(f"{where}{error}") from error
 
 
-def protocol_of(name: str, exclude_history: bool = True) -> Protocol:
+def protocol_of(name: str, exclude_history: bool = True, negatives_seed: int = 12345) -> Protocol:
     """``parse_protocol`` where ``exclude_history=False`` turns ``full`` into keep-history."""
-    protocol = parse_protocol(name)
+    protocol = parse_protocol(name, negatives_seed)
     if isinstance(protocol, FullRanking) and not exclude_history:
         return FullRanking(exclude_history=False)
     return protocol
@@ -147,10 +166,19 @@ def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     if len(data.split.valid) == 0:
         return None
     metrics = tuple(dict.fromkeys((*ev.metrics, config.training.early_stopping_metric)))
-    protocol = protocol_of(ev.valid_protocol or ev.protocols[0], ev.exclude_history)
+    name = ev.valid_protocol or ev.protocols[0]
+    return _evaluator(ev, data, data.split.valid, name, metrics)
+
+
+def _evaluator(
+    ev: EvaluationConfig, data: PreparedData, eval_set: EvalSet, protocol: str,
+    metrics: tuple[str, ...],
+) -> Evaluator:  # fmt: skip
+    """An evaluator with the config's protocol settings, negatives seed and bootstrap."""
     return Evaluator(
-        data.split.valid, protocol, data.corpus.n_items, data.corpus.item_counts(),
-        metrics=metrics, batch_size=ev.batch_size,
+        eval_set, protocol_of(protocol, ev.exclude_history, ev.negatives_seed),
+        data.corpus.n_items, data.corpus.item_counts(), metrics=metrics,
+        batch_size=ev.batch_size, bootstrap=ev.bootstrap,
     )  # fmt: skip
 
 
@@ -172,8 +200,13 @@ def _start(config: ConfigLike, overrides: dict[str, Any]) -> tuple[Config, Path]
 
 
 def train(config: ConfigLike, **overrides: Any) -> Run:
-    """Train, evaluate on the test set under every configured protocol, write the run folder."""
+    """Train, evaluate on the test set under every configured protocol, write the run folder.
+
+    With ``training.seeds``, one model per seed (``seed-<s>/``) and their spread at the top.
+    """
     config, run_dir = _start(config, overrides)
+    if config.training.seeds:
+        return _train_seeds(config, run_dir, resume=False)
     return _train_in(config, run_dir, resume=False)
 
 
@@ -181,15 +214,33 @@ def resume(run_dir: str | Path) -> Run:
     """Continue an interrupted run from its last checkpoint, exactly where it stopped."""
     run_dir = Path(run_dir)
     config = load_config(run_dir / "config.yaml")
+    if config.training.seeds:
+        return _train_seeds(config, run_dir, resume=True)
     return _train_in(config, run_dir, resume=True)
 
 
-def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
-    data = prepare_data(config.data)
+def _fit_model(
+    model: nn.Module, config: Config, data: PreparedData, run_dir: Path, resume: bool
+) -> FitResult:
+    """Train with Lightning; a model with nothing to train (a count baseline) is only prepared.
+
+    Models that keep statistics of the training split (popularity counts, for a baseline or a
+    negative sampler) get them through ``prepare_from_training`` first.
+    """
+    prepare = getattr(model, "prepare_from_training", None)
+    if prepare is not None:
+        prepare(data.split.train)
+    if not any(p.requires_grad for p in model.parameters()):
+        return FitResult.untrained(config.training.early_stopping_metric)
+    validator = _validator(config, data)
+    return fit(model, data.split.train, validator, config.training, run_dir, resume)
+
+
+def _train_in(config: Config, run_dir: Path, resume: bool, data: PreparedData | None = None) -> Run:
+    data = data or prepare_data(config.data)
     seed_everything(config.training.seed)  # before the weights are initialised
     model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
-    validator = _validator(config, data)
-    fitted = fit(model, data.split.train, validator, config.training, run_dir, resume)
+    fitted = _fit_model(model, config, data, run_dir, resume)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name,
         _model_args(config, data.corpus.n_items), data.corpus.items,
@@ -203,26 +254,63 @@ def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
     return Run(run_dir, config, model, data.corpus.items, results, metrics, fitted, data)
 
 
+def _train_seeds(config: Config, run_dir: Path, resume: bool) -> Run:
+    """One model per seed in ``run_dir/seed-<s>/``, then each metric across the seeds on top.
+
+    The data is read once. Resuming skips the seeds that finished (their saved model is
+    evaluated again) and continues the one that was interrupted.
+    """
+    data = prepare_data(config.data)
+    runs = [_seed_run(config, run_dir, seed, resume, data) for seed in config.training.seeds]
+    results = {
+        name: across_seeds([run.results[name] for run in runs], config.training.seeds)
+        for name in config.evaluation.protocols
+    }
+    metrics = save_results(run_dir, results, data.corpus.users)
+    write_seeds_report(run_dir, config, data, [run.fit for run in runs], results)
+    return Run(run_dir, config, None, data.corpus.items, results, metrics, None, data, runs)
+
+
+def _seed_run(config: Config, run_dir: Path, seed: int, resume: bool, data: PreparedData) -> Run:
+    seed_dir = run_dir / f"seed-{seed}"
+    if resume and (seed_dir / "metrics.json").is_file():
+        done = load_run(seed_dir)
+        done.data = data
+        done.results = {name: evaluate(done, name) for name in config.evaluation.protocols}
+        return done
+    training = dataclasses.replace(config.training, seed=seed, seeds=())
+    one = dataclasses.replace(config, training=training, output=OutputConfig(str(seed_dir)))
+    interrupted = resume and (seed_dir / "checkpoints" / "last.ckpt").is_file()
+    if not interrupted:
+        seed_dir.mkdir(parents=True, exist_ok=True)
+        save_config(one, seed_dir / "config.yaml")
+    return _train_in(one, seed_dir, interrupted, data)
+
+
 def _test_evaluator(config: Config, data: PreparedData, protocol: str) -> Evaluator:
     ev = config.evaluation
-    return Evaluator(
-        data.split.test, protocol_of(protocol, ev.exclude_history), data.corpus.n_items,
-        data.corpus.item_counts(), metrics=ev.metrics, batch_size=ev.batch_size,
-    )  # fmt: skip
+    return _evaluator(ev, data, data.split.test, protocol, ev.metrics)
 
 
 # ---------------------------------------------------------------- using a run
 
 
 def load_run(path: str | Path) -> Run:
-    """A run folder's config, model (safetensors, no unpickling), vocabulary and metrics."""
+    """A run folder's config, model (safetensors, no unpickling), vocabulary and metrics.
+
+    A run of several seeds loads each ``seed-<s>/`` run into ``Run.seeds``. ``Run.per_user``
+    gives the saved per-user test values back.
+    """
     run_dir = Path(path)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: config.yaml is missing")
     config = load_config(run_dir / "config.yaml")
-    model, items, _ = load_model_dir(run_dir / MODEL_DIR)
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    if config.training.seeds:
+        seeds = [load_run(run_dir / f"seed-{seed}") for seed in config.training.seeds]
+        return Run(run_dir, config, None, seeds[0].items, metrics=metrics, seeds=seeds)
+    model, items, _ = load_model_dir(run_dir / MODEL_DIR)
     return Run(run_dir, config, model, items, metrics=metrics)
 
 
@@ -230,14 +318,20 @@ def _as_run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else load_run(run)
 
 
-def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult:
+def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult | SeedsResult:
     """Test metrics of a run under ``protocol`` (default: the run's first protocol).
 
-    The data and split are rebuilt from the run's config (deterministic) and kept on the run.
+    The data and split are rebuilt from the run's config (deterministic) and kept on the run. A
+    run of several seeds gives each seed's result and their spread (a ``SeedsResult``).
     """
     run = _as_run(run)
     name = protocol or run.config.evaluation.protocols[0]
     protocol_of(name)  # an unknown name fails before the data is read
+    if run.seeds:
+        for seed_run in run.seeds:
+            seed_run.data = run.prepared()  # one data set for every seed
+        per_seed = [evaluate(seed_run, name) for seed_run in run.seeds]
+        return across_seeds(per_seed, run.config.training.seeds)
     data = run.prepared()
     if data.corpus.n_items != run.model.n_items:
         raise ValueError(
@@ -247,28 +341,41 @@ def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult:
     return _evaluate(_test_evaluator(run.config, data, name), run.model, run.config)
 
 
-def evaluate_baseline(
-    name: str, dataset: str, protocols: Sequence[str] = ("full",)
-) -> tuple[dict[str, EvalResult], Vocabulary]:
-    """Fit a count-based baseline on the leave-one-out training split and test it; no run folder.
+def _one_model(run: Run) -> Run:
+    if run.model is None:
+        folders = ", ".join(str(r.dir) for r in run.seeds)
+        raise ConfigError(f"{run.dir} holds one model per seed: use one of {folders}")
+    return run
 
-    Returns the results per protocol and the user vocabulary (for per-user files).
+
+def evaluate_baseline(
+    name: str, data: Config | DataConfig | str, protocols: Sequence[str] | None = None
+) -> tuple[dict[str, EvalResult], Vocabulary]:
+    """Fit a count baseline on a training split and test it, without a run folder.
+
+    ``data`` is a run's ``Config`` (its data, preprocessing, split and evaluation settings are
+    used, so the baseline is scored on exactly the run's test users), a ``DataConfig``, or a
+    data set name or path (default preprocessing, leave-one-out). ``protocols`` default to the
+    config's. Returns the results per protocol and the user vocabulary (for per-user files).
     """
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
-    for protocol in protocols:
+    if isinstance(data, str):
+        data = DataConfig(dataset=data)
+    config = data if isinstance(data, Config) else Config(data=data, model=ModelConfig(name))
+    ev = config.evaluation
+    names = list(protocols or ev.protocols)
+    for protocol in names:
         protocol_of(protocol)
-    data = prepare_data(DataConfig(dataset=dataset))
-    model = BASELINES[name].fit(data.split.train, data.corpus.n_items)
-    config = EvaluationConfig()
+    prepared = prepare_data(config.data)
+    model = BASELINES[name].fit(prepared.split.train, prepared.corpus.n_items)
     results = {
-        protocol: Evaluator(
-            data.split.test, protocol_of(protocol), data.corpus.n_items,
-            data.corpus.item_counts(), metrics=config.metrics, batch_size=config.batch_size,
-        ).evaluate(model)
-        for protocol in protocols
-    }  # fmt: skip
-    return results, data.corpus.users
+        protocol: _evaluator(ev, prepared, prepared.split.test, protocol, ev.metrics).evaluate(
+            model
+        )
+        for protocol in names
+    }
+    return results, prepared.corpus.users
 
 
 @torch.no_grad()
@@ -279,7 +386,7 @@ def recommend(
 
     An id the model has never seen is an error that names it.
     """
-    run = _as_run(run)
+    run = _one_model(_as_run(run))
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")
     if len(history) == 0:

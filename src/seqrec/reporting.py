@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from seqrec.config import Config
 from seqrec.data.corpus import Vocabulary
 from seqrec.data.stats import corpus_stats
 from seqrec.evaluation.result import EvalResult
+from seqrec.evaluation.seeds import SeedsResult
 
 if TYPE_CHECKING:
     from seqrec.training.fit import FitResult
@@ -40,7 +42,9 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_results(folder: Path, results: dict[str, EvalResult], users: Vocabulary) -> dict[str, Any]:
+def save_results(
+    folder: Path, results: Mapping[str, EvalResult | SeedsResult], users: Vocabulary
+) -> dict[str, Any]:
     """``metrics.json`` and ``per_user/<protocol>.parquet`` for results on one evaluation set."""
     folder.mkdir(parents=True, exist_ok=True)
     metrics = {name: result.to_dict() for name, result in results.items()}
@@ -109,6 +113,8 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
 
 def _training_section(config: Config, fitted: FitResult) -> list[str]:
     t = config.training
+    if fitted.windows == 0:
+        return ["", "## Training", "", "Nothing to train: fitted from the training split."]
     best = "no validation set: last epoch kept"
     if fitted.best_epoch is not None:
         best = (
@@ -120,6 +126,40 @@ def _training_section(config: Config, fitted: FitResult) -> list[str]:
         f"batch size {t.batch_size}, lr {t.lr:g}) in {fitted.train_time_s:.1f} s; {best}.",
         "", f"![training curves]({PLOT})",
     ]  # fmt: skip
+
+
+def _seeds_section(fits: list[FitResult | None], seeds: tuple[int, ...]) -> list[str]:
+    lines = ["", "## Training, per seed", "", "| seed | epochs | best epoch | seconds |"]
+    lines.append("|---|---|---|---|")
+    for seed, fitted in zip(seeds, fits, strict=True):
+        if fitted is None:  # finished before the run was resumed: see its own report
+            lines.append(f"| {seed} | earlier session | - | - |")
+            continue
+        best = "-" if fitted.best_epoch is None else str(fitted.best_epoch)
+        lines.append(f"| {seed} | {fitted.epochs_run} | {best} | {fitted.train_time_s:.1f} |")
+    lines += ["", "Each seed's own report, model and curves are in its `seed-<s>/` folder."]
+    return lines
+
+
+def write_seeds_report(
+    run_dir: Path,
+    config: Config,
+    data: PreparedData,
+    fits: list[FitResult | None],
+    results: dict[str, SeedsResult],
+) -> Path:
+    """``report.md`` of a run of several seeds: data, per-seed training, metrics across seeds."""
+    lines = [f"# {config.model.name} on {config.data.dataset}, {len(fits)} seeds", ""]
+    lines += _data_section(config, data)
+    lines += _seeds_section(fits, config.training.seeds)
+    level = f"{config.evaluation.bootstrap.level:.0%}"
+    lines += ["", f"## Test metrics: mean and spread over seeds, {level} bootstrap CI over users"]
+    for result in results.values():
+        lines += ["", result.to_markdown()]
+    lines += ["", f"Run folder: `{run_dir}`; resolved config: `config.yaml`."]
+    path = run_dir / "report.md"
+    _write_atomic(path, "\n".join(lines) + "\n")
+    return path
 
 
 def write_report(
@@ -136,7 +176,8 @@ def write_report(
     lines = [f"# {config.model.name} on {config.data.dataset}", ""]
     lines += _data_section(config, data)
     lines += _training_section(config, fitted)
-    lines += ["", "## Test metrics (95% bootstrap confidence intervals)"]
+    level = f"{config.evaluation.bootstrap.level:.0%}"
+    lines += ["", f"## Test metrics ({level} bootstrap confidence intervals)"]
     for result in results.values():
         lines += ["", result.to_markdown()]
     lines += ["", f"Run folder: `{run_dir}`; resolved config: `config.yaml`."]

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from seqrec.batch import SequenceBatch
+from seqrec.config import BootstrapConfig
 from seqrec.data.batching import history_coo, pad_left, pad_targets
 from seqrec.data.sampling import sample_negatives
 from seqrec.data.splits import EvalSet
@@ -60,21 +61,25 @@ class Evaluator:
         metrics: tuple[str, ...] = DEFAULT_METRICS,
         batch_size: int = 256,
         cache_dir: Path | None = None,
+        bootstrap: BootstrapConfig | None = None,
     ) -> None:
         if len(eval_set) == 0:
             raise ValueError("the evaluation set has no users")
         self.eval_set, self.protocol, self.n_items = eval_set, protocol, n_items
         self.metrics, self.batch_size = tuple(metrics), batch_size
+        self.bootstrap = bootstrap or BootstrapConfig()
         self.negatives: np.ndarray | None = None
+        weights = None
         if isinstance(protocol, SampledRanking):
-            self.negatives = self._negatives(item_counts, cache_dir)
+            if protocol.sampler == "popular" and item_counts is None:
+                raise ValueError("popularity sampling needs item_counts")
+            weights = item_counts if protocol.sampler == "popular" else None
+            self.negatives = self._negatives(weights, cache_dir)
+        self.fingerprint = self._fingerprint(weights)
 
-    def _negatives(self, item_counts: np.ndarray | None, cache_dir: Path | None) -> np.ndarray:
+    def _negatives(self, weights: np.ndarray | None, cache_dir: Path | None) -> np.ndarray:
         protocol = self.protocol
         assert isinstance(protocol, SampledRanking)
-        if protocol.sampler == "popular" and item_counts is None:
-            raise ValueError("popularity sampling needs item_counts")
-        weights = item_counts if protocol.sampler == "popular" else None
         path = None
         if cache_dir is not None:
             path = Path(cache_dir) / f"negatives-{self._fingerprint(weights)}.npy"
@@ -192,4 +197,7 @@ class Evaluator:
         accumulator = RankingMetrics(list(self.metrics))
         accumulator.update(torch.from_numpy(ranks))
         per_user = {name: values.numpy() for name, values in accumulator.per_user().items()}
-        return EvalResult(self.protocol.name, self.eval_set.users, per_user, ranks)
+        return EvalResult(
+            self.protocol.name, self.eval_set.users, per_user, ranks,
+            self.bootstrap, self.fingerprint,
+        )  # fmt: skip

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from seqrec.config import BootstrapConfig
 from seqrec.metrics.stats import PairedResult, paired_comparison, summarise
 
 
@@ -17,36 +18,52 @@ class EvalResult:
     """Metrics of one model on one evaluation set under one protocol.
 
     ``per_user[name][i]`` is the metric of user ``users[i]``; ``ranks`` (U, T) holds the rank of
-    each target (``inf`` padding). ``summary`` gives mean, 95% bootstrap CI and n per metric.
+    each target (``inf`` padding). ``summary`` gives mean, bootstrap CI (``bootstrap``: resamples,
+    level, seed) and n per metric. ``fingerprint`` identifies the evaluation set and its
+    candidates (users, histories, targets, protocol, negatives), so that two results can be
+    checked to be comparable.
     """
 
     protocol: str
     users: np.ndarray
     per_user: dict[str, np.ndarray]
     ranks: np.ndarray
-    seed: int = 0
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    fingerprint: str = ""
     summary: dict[str, dict[str, float]] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "summary", summarise(self.per_user, seed=self.seed))
+        b = self.bootstrap
+        summary = summarise(self.per_user, b.resamples, b.level, b.seed)
+        object.__setattr__(self, "summary", summary)
 
     def __getitem__(self, metric: str) -> float:
         return self.summary[metric]["mean"]
 
-    def compare(self, other: EvalResult, metric: str, seed: int = 0) -> PairedResult:
+    def compare(self, other: EvalResult, metric: str) -> PairedResult:
         """Paired difference ``self - other`` over the same users, with CI and p-value."""
         if self.protocol != other.protocol or not np.array_equal(self.users, other.users):
             raise ValueError("paired comparison needs the same users under the same protocol")
-        return paired_comparison(self.per_user[metric], other.per_user[metric], seed=seed)
+        b = self.bootstrap
+        return paired_comparison(
+            self.per_user[metric], other.per_user[metric], b.resamples, b.level, b.seed
+        )
 
     def to_dict(self) -> dict:
-        return {"protocol": self.protocol, "n_users": len(self.users), "metrics": self.summary}
+        b = self.bootstrap
+        return {
+            "protocol": self.protocol,
+            "n_users": len(self.users),
+            "eval_set": self.fingerprint,
+            "bootstrap": {"resamples": b.resamples, "level": b.level, "seed": b.seed},
+            "metrics": self.summary,
+        }
 
     def to_markdown(self) -> str:
         lines = [
             f"protocol: {self.protocol}, users: {len(self.users):,}",
             "",
-            "| metric | value | 95% CI |",
+            f"| metric | value | {self.bootstrap.level:.0%} CI |",
             "|---|---|---|",
         ]
         for name, s in self.summary.items():

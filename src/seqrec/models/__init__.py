@@ -12,12 +12,14 @@ from typing import Any
 from torch import nn
 
 from seqrec.models.bert4rec import BERT4Rec, BERT4RecConfig
+from seqrec.models.pop import Pop, PopConfig
 from seqrec.models.protocol import SequentialRecommender
 from seqrec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "bert4rec": (BERT4Rec, BERT4RecConfig),
     "sasrec": (SASRec, SASRecConfig),
+    "pop": (Pop, PopConfig),
 }
 
 
@@ -53,6 +55,8 @@ __all__ = [
     "MODELS",
     "BERT4Rec",
     "BERT4RecConfig",
+    "Pop",
+    "PopConfig",
     "SASRec",
     "SASRecConfig",
     "SequentialRecommender",

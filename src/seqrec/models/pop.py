@@ -22,7 +22,12 @@ class PopConfig:
 
 
 class Pop(nn.Module):
-    """Scores each item by its number of training interactions (a buffer, no parameters)."""
+    """Scores each item by its number of training interactions (a buffer, no parameters).
+
+    As a model of the registry (``model.name: pop``) it goes through the same data, split and
+    evaluation as every other model: the pipeline calls :meth:`prepare_from_training` with the
+    training split, and there is nothing to train.
+    """
 
     max_len = 1
     train_seq_len = 1
@@ -36,17 +41,19 @@ class Pop(nn.Module):
     @classmethod
     def fit(cls, train: Sequences, n_items: int) -> Pop:
         model = cls(PopConfig(n_items))
-        counts = np.bincount(train.items, minlength=n_items + 1).astype(np.float32)
-        counts[0] = 0.0
-        model.counts.copy_(torch.from_numpy(counts))
+        model.prepare_from_training(train)
         return model
+
+    def prepare_from_training(self, train: Sequences) -> None:
+        """Count every item's interactions in the training split."""
+        counts = np.bincount(train.items, minlength=self.n_items + 1).astype(np.float32)
+        counts[0] = 0.0
+        self.counts.copy_(torch.from_numpy(counts))
 
     def calculate_loss(
         self, batch: SequenceBatch, generator: torch.Generator | None = None
     ) -> Tensor:
-        raise TypeError(
-            "the popularity baseline is fitted with Pop.fit(train, n_items), not trained"
-        )
+        raise TypeError("the popularity baseline is fitted from counts, not trained")
 
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         return self.counts.expand(len(batch), -1)  # (B, n_items + 1)

@@ -40,6 +40,11 @@ class FitResult:
     epochs_run: int
     windows: int
 
+    @classmethod
+    def untrained(cls, metric: str) -> FitResult:
+        """What a model fitted from counts reports: no epoch, no window, no validation."""
+        return cls([], None, None, metric, 0.0, 0, 0)
+
 
 def _loggers(run_dir: Path, tensorboard: bool) -> list[Logger]:
     """CSV (and TensorBoard) logs under ``logs/``; a resumed session gets its own folder."""

@@ -110,6 +110,7 @@ class TrainingConfig:
     ``early_stopping_metric`` on the validation set. ``window_step`` None gives one window per
     user (the newest ``train_seq_len`` items); a step adds older windows ending every ``step``
     items back. ``dupe_factor`` repeats every window per epoch (masked differently each time).
+    ``length_buckets`` batches windows of similar length, each batch only as wide as it needs.
     """
 
     epochs: int = 50
@@ -125,6 +126,7 @@ class TrainingConfig:
     patience: int = 5
     window_step: int | None = None
     dupe_factor: int = 1
+    length_buckets: bool = False
     num_workers: int = 0
     accelerator: str = "auto"
     progress_bar: bool = True

@@ -102,3 +102,39 @@ def test_seen_items_are_each_users_distinct_training_items_only():
     assert batch.seen.tolist() == [[0, 1, 4], [3, 5, 8], [0, 1, 4]]
     plain = WindowDataModule(split.train, seq_len=3, batch_size=4, seed=0)
     assert plain.dataset[np.array([0])].seen is None
+
+
+def test_length_buckets_batch_windows_of_one_width_and_drop_only_padding():
+    lengths = [3, 20, 5, 30, 12, 4, 9, 33, 2, 17]  # training lengths after leave-one-out: -2
+    module = WindowDataModule(
+        leave_one_out(_position_corpus([n + 2 for n in lengths])).train,
+        seq_len=24, batch_size=3, seed=1, dupe_factor=2, length_buckets=True,
+    )  # fmt: skip
+    full = module.dataset.windows
+    batches = list(module.train_dataloader())
+    assert module.batches_per_epoch() == len(batches)
+    visits = np.concatenate([b.users.numpy() for b in batches])
+    assert np.bincount(visits).tolist() == [2] * 10  # every window dupe_factor times
+    for batch in batches:
+        width = batch.item_seq.shape[1]
+        assert width % 8 == 0 or width == 24
+        # one window per user here, so a window's index is its user; the columns cut away
+        # were padding for every window of the batch
+        assert (full[batch.users.numpy()][:, : 24 - width] == 0).all()
+        assert np.array_equal(full[batch.users.numpy()][:, 24 - width :], batch.item_seq.numpy())
+        counts = (batch.item_seq != 0).sum(1)
+        assert (-(-counts // 8) * 8).clamp(max=24).unique().numel() == 1  # one width per batch
+    sampler = module._sampler(0, 1)
+    sampler.set_epoch(1)
+    again = [b.tolist() for b in sampler]
+    assert again != [b.users.tolist() for b in batches]  # reshuffled by epoch
+
+
+def test_length_buckets_shard_whole_batches_across_ranks():
+    widths = np.array([8, 8, 16, 16, 16, 24, 8, 24])
+    shards = [
+        list(WindowBatches(8, 2, seed=0, rank=r, world_size=2, widths=widths)) for r in range(2)
+    ]
+    assert len(shards[0]) == len(shards[1]) == 2  # 5 batches of one width: 2 per rank
+    seen = np.concatenate([np.concatenate(s) for s in shards])
+    assert len(set(seen.tolist())) == len(seen)

@@ -53,11 +53,26 @@ def training_windows(
     return pad_left(block, np.arange(len(block)), seq_len), rows
 
 
+WIDTH_STEP = 8  # bucketed batches are as wide as their longest window, rounded up to this
+
+
+def bucket_widths(windows: np.ndarray) -> np.ndarray:
+    """Each left-padded window's item count rounded up to ``WIDTH_STEP``, at most its width."""
+    lengths = (windows != 0).sum(axis=1)
+    return np.minimum(-(-lengths // WIDTH_STEP) * WIDTH_STEP, windows.shape[1])
+
+
 class WindowBatches(Sampler[np.ndarray]):
     """Shuffled index batches over ``n * dupe_factor`` window visits, one order per epoch.
 
     The order depends only on (seed, epoch), so a resumed run sees the same batches as an
-    uninterrupted one. Under data parallelism each rank takes every ``world_size``-th visit.
+    uninterrupted one. Under data parallelism each rank takes every ``world_size``-th visit (or
+    batch, with buckets).
+
+    With ``widths`` (one per window, see :func:`bucket_widths`), every batch holds windows of one
+    width only: the shuffled visits are grouped by width (keeping their random order), cut into
+    batches and the batches shuffled. On data whose histories are much shorter than the window
+    (Beauty: 8.8 items on average, windows of 50) most of an unbucketed batch is padding.
     """
 
     def __init__(
@@ -68,9 +83,11 @@ class WindowBatches(Sampler[np.ndarray]):
         dupe_factor: int = 1,
         rank: int = 0,
         world_size: int = 1,
+        widths: np.ndarray | None = None,
     ) -> None:
         self.n, self.batch_size, self.seed, self.dupe_factor = n, batch_size, seed, dupe_factor
         self.rank, self.world_size, self.epoch = rank, world_size, 0
+        self.widths = widths
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -79,15 +96,40 @@ class WindowBatches(Sampler[np.ndarray]):
         total = self.n * self.dupe_factor
         return total // self.world_size  # equal batch counts on every rank
 
+    def _bucketed_batches(self) -> int:
+        """Batches of all ranks: each width's visits cut into batches of at most batch_size."""
+        counts = np.bincount(self.widths) * self.dupe_factor
+        return int((-(-counts // self.batch_size)).sum())
+
     def __len__(self) -> int:
+        if self.widths is not None:
+            return self._bucketed_batches() // self.world_size
         return -(-self._visits() // self.batch_size)
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n * self.dupe_factor, generator=generator).numpy()
+        if self.widths is not None:
+            yield from self._iter_buckets(order % self.n, generator)
+            return
         mine = order[self.rank :: self.world_size][: self._visits()] % self.n
         for start in range(0, len(mine), self.batch_size):
             yield mine[start : start + self.batch_size]
+
+    def _iter_buckets(self, visits: np.ndarray, generator: torch.Generator):
+        grouped = visits[np.argsort(self.widths[visits], kind="stable")]  # random within a width
+        widths = self.widths[grouped]
+        group_start = np.flatnonzero(np.r_[True, widths[1:] != widths[:-1]])
+        group_end = np.r_[group_start[1:], len(grouped)]
+        starts = np.concatenate(  # one range per width (a handful), not per window
+            [np.arange(a, b, self.batch_size) for a, b in zip(group_start, group_end, strict=True)]
+        )
+        group = np.searchsorted(group_start, starts, side="right") - 1
+        ends = np.minimum(starts + self.batch_size, group_end[group])
+        order = torch.randperm(len(starts), generator=generator).numpy()
+        mine = order[self.rank :: self.world_size][: len(self)]
+        for b in mine:
+            yield grouped[starts[b] : ends[b]]
 
 
 class WindowDataset(torch.utils.data.Dataset):
@@ -98,15 +140,22 @@ class WindowDataset(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, windows: np.ndarray, users: np.ndarray, seen: Sequences | None = None
+        self,
+        windows: np.ndarray,
+        users: np.ndarray,
+        seen: Sequences | None = None,
+        widths: np.ndarray | None = None,
     ) -> None:
-        self.windows, self.users, self.seen = windows, users, seen
+        self.windows, self.users, self.seen, self.widths = windows, users, seen, widths
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def __getitem__(self, index: np.ndarray) -> SequenceBatch:
-        item_seq = torch.from_numpy(self.windows[index])  # (B, L)
+        rows = self.windows[index]  # (B, L)
+        if self.widths is not None:  # a bucketed batch: only as wide as its windows need
+            rows = rows[:, rows.shape[1] - int(self.widths[index].max()) :]
+        item_seq = torch.from_numpy(np.ascontiguousarray(rows))  # (B, L')
         users = self.users[index]
         seen = None
         if self.seen is not None:  # each user's sorted distinct items, 0-padded in front
@@ -119,7 +168,9 @@ class WindowDataModule(L.LightningDataModule):
     """Training batches of windows for any model (``seq_len`` is the model's ``train_seq_len``).
 
     ``with_seen`` adds each user's distinct training items to every batch
-    (``SequenceBatch.seen``), for models that draw negatives outside them.
+    (``SequenceBatch.seen``), for models that draw negatives outside them. ``length_buckets``
+    batches windows of similar length together, each batch only as wide as it needs (models
+    read positions counted back from the newest item, so the padding they lose changed nothing).
     """
 
     def __init__(
@@ -132,12 +183,15 @@ class WindowDataModule(L.LightningDataModule):
         dupe_factor: int = 1,
         num_workers: int = 0,
         with_seen: bool = False,
+        length_buckets: bool = False,
     ) -> None:
         super().__init__()
         windows, users = training_windows(train, seq_len, step)
         if len(windows) == 0:
             raise ValueError(f"no training sequence has at least {MIN_WINDOW} items")
-        self.dataset = WindowDataset(windows, users, sorted_distinct(train) if with_seen else None)
+        seen = sorted_distinct(train) if with_seen else None
+        self.widths = bucket_widths(windows) if length_buckets else None
+        self.dataset = WindowDataset(windows, users, seen, self.widths)
         self.batch_size, self.seed, self.dupe_factor = batch_size, seed, dupe_factor
         self.num_workers = num_workers
 
@@ -146,8 +200,9 @@ class WindowDataModule(L.LightningDataModule):
 
     def _sampler(self, rank: int, world_size: int) -> WindowBatches:
         return WindowBatches(
-            len(self.dataset), self.batch_size, self.seed, self.dupe_factor, rank, world_size
-        )
+            len(self.dataset), self.batch_size, self.seed, self.dupe_factor, rank, world_size,
+            self.widths,
+        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         trainer = self.trainer

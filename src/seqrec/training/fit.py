@@ -108,6 +108,7 @@ def fit(
         train, model.train_seq_len, cfg.batch_size, cfg.seed,
         cfg.window_step, cfg.dupe_factor, cfg.num_workers,
         with_seen=bool(getattr(model, "uses_seen_items", False)),
+        length_buckets=cfg.length_buckets,
     )  # fmt: skip
     validation = Validation(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best

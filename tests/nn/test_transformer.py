@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from seqrec.nn import TransformerEncoder, attention_mask
-from seqrec.nn.transformer import dropout
+from seqrec.nn.transformer import _query_mask, dropout
 
 WIDTH = 6
 
@@ -202,3 +202,17 @@ def test_the_content_stream_of_a_two_stream_block_is_the_one_stream_block() -> N
     h_out, g_out = block.two_stream(h, g, mask, query_mask, has_key)
     torch.testing.assert_close(h_out, block(h, mask, False))
     torch.testing.assert_close(g_out, block.query_stream(h, g, query_mask, has_key))
+
+
+def test_query_rows_never_see_their_own_column_and_never_have_no_key() -> None:
+    seq, allowed, _ = two_stream_case()
+    content, _ = attention_mask(seq == 0, allowed)  # (B, 1, L, L)
+    columns = torch.tensor([[0, 2, 5], [2, 4, 0], [5, 0, 0], [0, 0, 0]])
+    mask, has_key = _query_mask(content, columns)  # (B, 1, T, L), (B, 1, T)
+    assert mask.any(dim=-1).all()  # a row without a visible key would make softmax NaN
+    own = mask.gather(3, columns[:, None, :, None]).squeeze(-1)  # (B, 1, T)
+    assert not (own & has_key).any()
+    assert not has_key[2, 0, 0]  # the one-item row: nothing to read
+    expected = content.gather(2, columns[:, None, :, None].expand(-1, 1, -1, WIDTH))
+    expected = expected & (torch.arange(WIDTH) != columns[:, None, :, None])
+    assert torch.equal(mask[has_key], expected[has_key])

@@ -86,7 +86,7 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
 
 
-def _target_order(positions: Tensor, width: int) -> tuple[Tensor, Tensor]:
+def target_order(positions: Tensor, width: int) -> tuple[Tensor, Tensor]:
     """Columns of the True ``positions`` (B, L), first in each row: (B, T) and valid (B, T)."""
     counts = positions.sum(dim=1)  # (B,)
     order = positions.to(torch.uint8).argsort(dim=1, descending=True, stable=True)
@@ -165,7 +165,7 @@ class TransformerBlock(nn.Module):
         n_queries = int(positions.sum(dim=1).max())
         if 2 * n_queries > width:  # little to save: run the whole block
             return self(x, mask, is_causal)[positions]
-        order, valid = _target_order(positions, n_queries)  # (B, T), (B, T)
+        order, valid = target_order(positions, n_queries)  # (B, T), (B, T)
         x_q = x.gather(1, order.unsqueeze(-1).expand(-1, -1, hidden))  # (B, T, D)
         weight, bias = self.qkv.weight, self.qkv.bias
         q = F.linear(x_q, weight[:hidden], bias[:hidden])  # (B, T, D)
@@ -325,7 +325,7 @@ class TransformerEncoder(nn.Module):
         positions = self.position_embedding.weight[self.max_len - width :]  # (L, D), newest last
         h = dropout(self.norm(inputs + positions), self.hidden_dropout, self.training)
         n_queries = int(query_positions.sum(dim=1).max()) if batch else 0
-        columns, valid = _target_order(query_positions, n_queries)  # (B, T), (B, T)
+        columns, valid = target_order(query_positions, n_queries)  # (B, T), (B, T)
         g = query_input.to(inputs.dtype) + positions[columns]  # (B, T, D)
         g = dropout(self.norm(g), self.hidden_dropout, self.training)
         content_mask, _ = attention_mask(padding, attention)  # (B, 1, L, L)

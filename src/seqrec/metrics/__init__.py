@@ -20,6 +20,7 @@ from seqrec.metrics.stats import PairedResult, bootstrap_ci, paired_comparison, 
 from seqrec.metrics.topk import (
     AvgPrecisionAt,
     DCGAt,
+    MeanRecipricolRankAt,
     MeanReciprocalRankAt,
     NDCGAt,
     PrecisionAt,
@@ -29,6 +30,7 @@ from seqrec.metrics.topk import (
 __all__ = [
     "AvgPrecisionAt",
     "DCGAt",
+    "MeanRecipricolRankAt",
     "MeanReciprocalRankAt",
     "NDCGAt",
     "PairedResult",

@@ -127,3 +127,7 @@ class MeanReciprocalRankAt(_RankingAt):
     """MRR@K for each K in ``top_ks``."""
 
     metric_fn = staticmethod(mrr)
+
+
+# Transformers4Rec's own spelling of the class, so that code ported from it runs unchanged
+MeanRecipricolRankAt = MeanReciprocalRankAt

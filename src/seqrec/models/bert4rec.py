@@ -216,6 +216,11 @@ class BERT4Rec(nn.Module):
         scores[:, 0] = float("-inf")
         return scores
 
+    def score_candidates(self, hidden: Tensor, items: Tensor) -> Tensor:
+        """Scores (N, C) of hidden states (N, D) against the same item codes ``items`` (C,)."""
+        table = self.encoder.item_embedding(items)  # (C, D)
+        return F.linear(self._transform(hidden), table, self.output_bias[items])
+
     def target_loss(
         self, hidden: Tensor, targets: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:

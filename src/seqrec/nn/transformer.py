@@ -14,6 +14,10 @@ times as much on CPU.
 Attention masks use one polarity everywhere: a boolean ``True`` means "may attend", which is also
 what SDPA expects, so :func:`attention_mask` is the single place where the padding mask
 (``True`` = padding) is turned into attention permissions.
+
+:meth:`TransformerEncoder.two_stream` runs XLNet's two-stream attention (Yang et al., NeurIPS
+2019) with the same blocks, for permutation language modeling: a content stream over every
+column and a query stream at the target columns only (see there).
 """
 
 from __future__ import annotations
@@ -174,6 +178,37 @@ class TransformerBlock(nn.Module):
         att = self._attend(q, k, v, mask, is_causal=False)  # (B, T, D)
         return self._finish(x_q[valid], att[valid])  # (N, D)
 
+    def two_stream(
+        self, h: Tensor, g: Tensor, content_mask: Tensor, query_mask: Tensor, has_key: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """XLNet's two streams through this block, with the same weights: (h', g').
+
+        The content stream ``h`` (B, L, D) attends to ``h`` under ``content_mask``; the query
+        stream ``g`` (B, T, D) takes its queries from ``g`` and its keys and values from ``h``
+        under ``query_mask`` (both SDPA masks, True = may attend). Each is followed by this
+        block's residual, LayerNorm and feed-forward layer. ``has_key`` (B, 1, T) False marks
+        query rows with nothing to read; their attention output is zero.
+        """
+        q, k, v = self.qkv(h).chunk(3, dim=-1)  # 3 x (B, L, D)
+        h_out = self._finish(h, self._attend(q, k, v, content_mask, is_causal=False))
+        return h_out, self._query_stream(g, k, v, query_mask, has_key)
+
+    def query_stream(self, h: Tensor, g: Tensor, query_mask: Tensor, has_key: Tensor) -> Tensor:
+        """The query stream's output (B, T, D) alone, as in :meth:`two_stream` (the last block)."""
+        hidden = h.shape[2]
+        weight, bias = self.qkv.weight, self.qkv.bias
+        k, v = F.linear(h, weight[hidden:], bias[hidden:]).chunk(2, dim=-1)  # 2 x (B, L, D)
+        return self._query_stream(g, k, v, query_mask, has_key)
+
+    def _query_stream(
+        self, g: Tensor, k: Tensor, v: Tensor, mask: Tensor, has_key: Tensor
+    ) -> Tensor:
+        hidden = g.shape[2]
+        q = F.linear(g, self.qkv.weight[:hidden], self.qkv.bias[:hidden])  # (B, T, D)
+        att = self._attend(q, k, v, mask, is_causal=False)  # (B, T, D)
+        # a query with no visible key attended to a placeholder row: its output carries nothing
+        return self._finish(g, att * has_key.transpose(1, 2).to(att.dtype))
+
 
 class TransformerEncoder(nn.Module):
     """Item + position embeddings, LayerNorm, dropout and ``n_layers`` post-LN blocks.
@@ -258,3 +293,58 @@ class TransformerEncoder(nn.Module):
         if query_positions is None:
             return self.blocks[-1](x, mask, is_causal)
         return self.blocks[-1].at_positions(x, mask, is_causal, query_positions)
+
+    def two_stream(
+        self,
+        inputs: Tensor,
+        padding: Tensor,
+        attention: Tensor,
+        query_positions: Tensor,
+        query_input: Tensor,
+    ) -> Tensor:
+        """XLNet's query-stream states (N, D) at the True ``query_positions`` (B, L), row-major.
+
+        Two-stream attention (Yang et al., NeurIPS 2019) through every block with the same
+        weights. The content stream reads item embeddings ``inputs`` (B, L, D) and attends under
+        ``attention`` (B, L, L) bool (True = may attend; padding and "each position sees itself"
+        are added by :func:`attention_mask`, as for any explicit mask). The query stream exists at
+        the query positions only; it attends to the content stream under the same permissions
+        minus its own column, so it never sees its own content, only its position. It starts from
+        ``query_input`` (D,) (XLNet's mask embedding) plus the position embedding of its column,
+        through the same LayerNorm and dropout as the content stream. XLNet tells the query its
+        position through relative attention; this encoder has learned absolute positions counted
+        back from the newest item, so the query stream gets its column's position embedding.
+
+        A query with no visible key (a one-item row whose item is the target) gets a zero
+        attention output in every block, so it predicts from its position alone and is never
+        NaN. The content stream of the last block is not computed: only the query stream is read.
+        """
+        batch, width = inputs.shape[:2]
+        if width > self.max_len:
+            raise ValueError(f"sequence width {width} exceeds the encoder's max_len {self.max_len}")
+        positions = self.position_embedding.weight[self.max_len - width :]  # (L, D), newest last
+        h = dropout(self.norm(inputs + positions), self.hidden_dropout, self.training)
+        n_queries = int(query_positions.sum(dim=1).max()) if batch else 0
+        columns, valid = target_order(query_positions, n_queries)  # (B, T), (B, T)
+        g = query_input.to(inputs.dtype) + positions[columns]  # (B, T, D)
+        g = dropout(self.norm(g), self.hidden_dropout, self.training)
+        content_mask, _ = attention_mask(padding, attention)  # (B, 1, L, L)
+        query_mask, has_key = _query_mask(content_mask, columns)  # (B, 1, T, L), (B, 1, T)
+        for block in self.blocks[:-1]:
+            h, g = block.two_stream(h, g, content_mask, query_mask, has_key)
+        return self.blocks[-1].query_stream(h, g, query_mask, has_key)[valid]  # (N, D)
+
+
+def _query_mask(content_mask: Tensor, columns: Tensor) -> tuple[Tensor, Tensor]:
+    """Query-stream SDPA mask (B, 1, T, L) at ``columns`` (B, T) and which rows see a key.
+
+    The content permissions of each query's column without the column itself (XLNet's query
+    mask is its content mask minus the diagonal). Rows left with no key may see every column,
+    so that softmax stays finite; callers zero their attention output (``has_key`` (B, 1, T)).
+    """
+    width = content_mask.shape[-1]
+    rows = content_mask.gather(2, columns[:, None, :, None].expand(-1, 1, -1, width))
+    own = torch.arange(width, device=columns.device) == columns[:, None, :, None]  # (B,1,T,L)
+    rows = rows & ~own
+    has_key = rows.any(dim=-1)  # (B, 1, T)
+    return rows | ~has_key[..., None], has_key

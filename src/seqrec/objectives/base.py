@@ -4,8 +4,10 @@ An objective (in the Transformers4Rec sense) decides which positions a sequence 
 what it predicts there and what it may see: ``compute_masked_targets`` returns a
 :class:`MaskingInfo`; the encoder reads ``info.input_ids``, whose mask tokens
 ``apply_mask_to_inputs`` replaces by the objective's trainable mask embedding; hidden states are
-gathered at ``info.schema`` and only then scored. Objectives keep no state between calls:
-everything a call decides is in the returned ``MaskingInfo``.
+gathered at ``info.schema`` and only then scored (:meth:`MaskingObjective.hidden_at` is the one
+place an objective turns a ``MaskingInfo`` into hidden states; permutation language modeling
+replaces it by XLNet's two streams). Objectives keep no state between calls: everything a call
+decides is in the returned ``MaskingInfo``.
 
 Item codes: 0 padding, 1..n_items items, ``n_items + 1`` the mask token. Sequences are
 left-padded, newest item in the last column.
@@ -36,7 +38,9 @@ class MaskingInfo:
     schema: Tensor  # (B, L) bool: True where the encoder's output is scored
     targets: Tensor  # (B, L) int64: the item to predict where schema is True, 0 elsewhere
     input_ids: Tensor  # (B, L) int64: what the encoder reads (mask token where inputs are hidden)
-    attention_mask: Tensor | None = None  # (B, L, L) bool, True = may attend; None = default kind
+    # (B, L, L) bool, True = may attend; None = the objective's attention kind. Under two-stream
+    # attention (permutation LM) these are the content stream's permissions.
+    attention_mask: Tensor | None = None
 
 
 class SequenceEncoder(Protocol):
@@ -53,6 +57,17 @@ class SequenceEncoder(Protocol):
         attention: Attention,
         query_positions: Tensor | None = None,
     ) -> Tensor: ...
+
+    def two_stream(
+        self,
+        inputs: Tensor,
+        padding: Tensor,
+        attention: Tensor,
+        query_positions: Tensor,
+        query_input: Tensor,
+    ) -> Tensor:
+        """XLNet's query-stream states (N, D) at ``query_positions``; permutation LM needs it."""
+        ...
 
 
 class ItemScorer(Protocol):
@@ -75,6 +90,9 @@ class MaskingObjective(nn.Module, ABC):
     ``target_offset`` is 1 when the target of a column lies in the next column (causal LM): the
     training window is then one column wider than the encoder and its last column is only read as
     a target. ``hides_inputs`` says whether the objective owns a mask embedding.
+
+    ``padding_idx`` is accepted under Transformers4Rec's name; the encoders here left-pad with
+    item 0, so 0 is the only value they support.
     """
 
     name: ClassVar[str]
@@ -82,8 +100,20 @@ class MaskingObjective(nn.Module, ABC):
     target_offset: ClassVar[int] = 0
     hides_inputs: ClassVar[bool] = True
 
-    def __init__(self, n_items: int, hidden_size: int, eval_on_last_item_seq_only: bool = True):
+    def __init__(
+        self,
+        n_items: int,
+        hidden_size: int,
+        eval_on_last_item_seq_only: bool = True,
+        padding_idx: int = 0,
+    ):
         super().__init__()
+        if padding_idx != 0:
+            raise ValueError(
+                f"{type(self).__name__}: padding_idx {padding_idx!r} is not supported; the "
+                "encoders left-pad with item 0, so padding_idx must be 0"
+            )
+        self.padding_idx = padding_idx
         self.n_items = n_items
         self.mask_token = n_items + 1
         self.eval_on_last_item_seq_only = eval_on_last_item_seq_only
@@ -167,6 +197,13 @@ class MaskingObjective(nn.Module, ABC):
             return encoder(inputs, ids == 0, attention)
         return encoder(inputs, ids == 0, attention, query_positions[:, :width])
 
+    def hidden_at(self, encoder: SequenceEncoder, info: MaskingInfo, positions: Tensor) -> Tensor:
+        """Hidden states (N, D) that predict the True ``positions`` (B, L) of ``info``, row-major.
+
+        One stream here: the encoder reads ``info.input_ids`` with mask tokens hidden.
+        """
+        return self.encode(encoder, info.input_ids, info.attention_mask, positions)
+
     def target_states(self, encoder: SequenceEncoder, info: MaskingInfo) -> tuple[Tensor, Tensor]:
         """Hidden states gathered at the target positions (N, D) and their targets (N,).
 
@@ -174,7 +211,7 @@ class MaskingObjective(nn.Module, ABC):
         """
         width = info.input_ids.shape[1] - self.target_offset
         schema = info.schema[:, :width]  # (B, L')
-        hidden = self.encode(encoder, info.input_ids, info.attention_mask, schema)  # (N, D)
+        hidden = self.hidden_at(encoder, info, schema)  # (N, D)
         return hidden, info.targets[:, :width][schema]  # (N, D), (N,)
 
     def training_loss(
@@ -195,7 +232,7 @@ class MaskingObjective(nn.Module, ABC):
         info = self.compute_masked_targets(ids, training=False)
         last = torch.zeros_like(ids, dtype=torch.bool)
         last[:, ids.shape[1] - 1 - self.target_offset] = True  # the last column the encoder reads
-        return self.encode(encoder, info.input_ids, info.attention_mask, last)  # (B, D)
+        return self.hidden_at(encoder, info, last)  # (B, D)
 
 
 def random_position(allowed: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -29,8 +29,9 @@ class CausalLanguageModeling(MaskingObjective):
         hidden_size: int,
         train_on_last_item_seq_only: bool = False,
         eval_on_last_item_seq_only: bool = True,
+        padding_idx: int = 0,
     ) -> None:
-        super().__init__(n_items, hidden_size, eval_on_last_item_seq_only)
+        super().__init__(n_items, hidden_size, eval_on_last_item_seq_only, padding_idx)
         self.train_on_last_item_seq_only = train_on_last_item_seq_only
 
     def compute_masked_targets(

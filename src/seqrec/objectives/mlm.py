@@ -54,8 +54,9 @@ class MaskedLanguageModeling(MaskingObjective):
         last_item_mask_prob: float = 0.0,
         replacement: str = "mask",
         eval_on_last_item_seq_only: bool = True,
+        padding_idx: int = 0,
     ) -> None:
-        super().__init__(n_items, hidden_size, eval_on_last_item_seq_only)
+        super().__init__(n_items, hidden_size, eval_on_last_item_seq_only, padding_idx)
         if not 0.0 < mlm_probability < 1.0:
             raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
         if not 0.0 <= last_item_mask_prob <= 1.0:

@@ -79,7 +79,8 @@ def markdown(rows: list[dict]) -> str:
         cells = []
         for m in METRICS:
             s = r["metrics"][m]
-            cells.append(f"{s['mean']:.4f} ± {s['std']:.4f} [{s['ci_low']:.4f}, {s['ci_high']:.4f}]")
+            interval = f"[{s['ci_low']:.4f}, {s['ci_high']:.4f}]"
+            cells.append(f"{s['mean']:.4f} ± {s['std']:.4f} {interval}")
         times = ", ".join(f"{t:.0f}" for t in r["train_seconds_per_seed"])
         lines.append(f"| {r['variant']} | {' | '.join(cells)} | {times} |")
     return "\n".join(lines)
@@ -99,9 +100,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     meta = {"started": started, "machine": platform.processor() or platform.machine()}
     (RESULTS / "variants_ml100k.json").write_text(json.dumps({**meta, "rows": rows}, indent=2))
-    command = "python benchmarks/variants_ml100k.py " + " ".join(
-        ["--seeds", *map(str, args.seeds)]
-    )
+    command = "python benchmarks/variants_ml100k.py " + " ".join(["--seeds", *map(str, args.seeds)])
     (RESULTS / "variants_ml100k.md").write_text(f"`{command}`, started {started}\n\n{table}\n")
 
 

@@ -15,12 +15,15 @@ class SequenceBatch:
     ``users`` holds user codes where a model or the evaluator needs them; CTR models add a
     target item and a click label. ``seen`` holds, for training batches of models that ask for
     it (``uses_seen_items``), each row's user's distinct training items sorted ascending and
-    padded with 0 in front, so negatives can be drawn outside them.
+    padded with 0 in front, so negatives can be drawn outside them. ``last_item_only`` marks the
+    training rows whose newest item is their only target (the BERT4Rec authors' last-item copy of
+    every window).
     """
 
     item_seq: Tensor  # (B, L) int64
     users: Tensor | None = None  # (B,) int64
     seen: Tensor | None = None  # (B, S) int64, sorted, 0-padded in front
+    last_item_only: Tensor | None = None  # (B,) bool: train these rows on their newest item
     target_item: Tensor | None = None  # (B,) int64, CTR models
     label: Tensor | None = None  # (B,) float, CTR models
 

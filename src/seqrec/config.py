@@ -111,6 +111,8 @@ class TrainingConfig:
     user (the newest ``train_seq_len`` items); a step adds older windows ending every ``step``
     items back. ``dupe_factor`` repeats every window per epoch (masked differently each time).
     ``length_buckets`` batches windows of similar length, each batch only as wide as it needs.
+    ``last_item_copy`` adds one copy of every window per epoch trained on its newest item only
+    (the BERT4Rec authors' data generation).
     """
 
     epochs: int = 50
@@ -127,6 +129,7 @@ class TrainingConfig:
     window_step: int | None = None
     dupe_factor: int = 1
     length_buckets: bool = False
+    last_item_copy: bool = False
     num_workers: int = 0
     accelerator: str = "auto"
     progress_bar: bool = True

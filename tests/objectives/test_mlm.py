@@ -60,3 +60,30 @@ def test_apply_mask_replaces_exactly_the_masked_positions() -> None:
 def test_bidirectional_objectives_refuse_to_evaluate_every_position() -> None:
     with pytest.raises(ValueError, match="last item only"):
         MaskedLanguageModeling(N_ITEMS, 8, eval_on_last_item_seq_only=False)
+
+
+def test_max_predictions_caps_the_targets_of_long_rows_only() -> None:
+    real = rows([12, 12, 4]) != 0
+    schema = sample_cloze_schema(real, 0.6, torch.Generator().manual_seed(0), max_predictions=5)
+    assert schema.sum(1).tolist() == [5, 5, 2]  # round(0.6 x 12) = 7 capped; round(2.4) = 2
+    objective = MaskedLanguageModeling(20, 8, mlm_probability=0.6, max_predictions=3)
+    info = objective.compute_masked_targets(rows([12, 6]), True, torch.Generator().manual_seed(1))
+    assert info.schema.sum(1).tolist() == [3, 3]
+    with pytest.raises(ValueError, match="max_predictions must be at least 1"):
+        MaskedLanguageModeling(20, 8, max_predictions=0)
+
+
+@pytest.mark.parametrize("name", ["mlm", "plm", "rtd", "clm"])
+def test_last_item_rows_train_on_their_newest_item_only(name: str) -> None:
+    from seqrec.objectives import OBJECTIVES
+
+    objective = OBJECTIVES[name](20, 8)
+    ids = rows([12, 9, 7], seed=3)
+    forced = torch.tensor([True, False, True])
+    info = objective.compute_masked_targets(ids, True, torch.Generator().manual_seed(2), forced)
+    column = -2 if name == "clm" else -1  # causal: the column before the newest predicts it
+    newest = torch.zeros_like(info.schema)
+    newest[:, column] = True
+    assert torch.equal(info.schema[forced], newest[forced])
+    assert info.targets[forced][:, column].tolist() == ids[forced][:, -1].tolist()
+    assert info.schema[1].sum() > 1  # an unmarked row keeps the objective's own targets

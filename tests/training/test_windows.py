@@ -59,8 +59,9 @@ def test_step_windows_cover_every_training_position():
 
 def test_sampler_visits_each_window_dupe_factor_times_and_is_seeded_by_epoch():
     sampler = WindowBatches(n=10, batch_size=4, seed=3, dupe_factor=3)
-    first = np.concatenate(list(sampler))
-    assert np.bincount(first, minlength=10).tolist() == [3] * 10
+    first = np.concatenate(list(sampler))  # visit ids: window v % 10, copy v // 10
+    assert np.bincount(first, minlength=30).tolist() == [1] * 30
+    assert np.bincount(first % 10, minlength=10).tolist() == [3] * 10
     assert len(sampler) == 8  # ceil(30 / 4)
     again = np.concatenate(list(WindowBatches(n=10, batch_size=4, seed=3, dupe_factor=3)))
     sampler.set_epoch(1)
@@ -138,3 +139,17 @@ def test_length_buckets_shard_whole_batches_across_ranks():
     assert len(shards[0]) == len(shards[1]) == 2  # 5 batches of one width: 2 per rank
     seen = np.concatenate([np.concatenate(s) for s in shards])
     assert len(set(seen.tolist())) == len(seen)
+
+
+def test_last_item_copies_add_one_marked_visit_of_every_window():
+    corpus = _position_corpus([8, 6, 9])
+    train = leave_one_out(corpus).train
+    module = WindowDataModule(train, seq_len=4, batch_size=2, seed=0, dupe_factor=2,
+                              last_item_copy=True)  # fmt: skip
+    batches = list(module.train_dataloader())
+    assert module.batches_per_epoch() == len(batches) == 5  # 3 windows x (2 + 1) visits
+    marked = np.concatenate([b.last_item_only.numpy() for b in batches])
+    users = np.concatenate([b.users.numpy() for b in batches])
+    assert sorted(users[marked].tolist()) == [0, 1, 2]  # one marked copy per window
+    assert sorted(users[~marked].tolist()) == [0, 0, 1, 1, 2, 2]
+    assert WindowDataModule(train, 4, 2, 0).dataset[np.array([0])].last_item_only is None

@@ -35,6 +35,7 @@ _CONFIG_FIELDS = {
     "plm_probability": "mask_ratio",
     "last_item_mask_prob": "last_item_mask_prob",
     "replacement": "replacement",
+    "max_predictions": "max_predictions",
 }
 
 
@@ -45,7 +46,9 @@ class BERT4RecConfig:
     ``mask_ratio`` is the share of items masked per window (the paper's rho: 0.2 for ML-1m, 0.6
     for Beauty); ``last_item_mask_prob`` the probability that a window is masked at its newest
     item only (the authors add one such copy per ten masked copies); ``replacement`` ``"mask"``
-    (always [MASK], the authors' code) or ``"bert"`` (80/10/10). ``objective`` is ``"mlm"`` (the
+    (always [MASK], the authors' code) or ``"bert"`` (80/10/10); ``max_predictions`` caps the
+    masked items of a window (the authors' ``max_predictions_per_seq``, 30 for Beauty; mlm and
+    rtd). ``objective`` is ``"mlm"`` (the
     Cloze task), ``"plm"`` or ``"rtd"``; ``mask_ratio`` drives each of them and
     ``objective_params`` holds their other parameters (e.g. ``max_span_length`` for plm,
     ``sample_from_batch`` for rtd). ``inner_size`` None means 4 x ``hidden_size``.
@@ -65,6 +68,7 @@ class BERT4RecConfig:
     mask_ratio: float = 0.2
     last_item_mask_prob: float = 0.1
     replacement: Literal["mask", "bert"] = "mask"
+    max_predictions: int | None = None
     loss: Literal["ce"] = "ce"
     objective: Literal["mlm", "plm", "rtd"] = "mlm"
     objective_params: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +106,7 @@ class BERT4RecConfig:
             own["plm_probability"] = self.mask_ratio
         else:
             own |= {"mlm_probability": self.mask_ratio, "replacement": self.replacement}
+            own["max_predictions"] = self.max_predictions
         return own | self.objective_params
 
 
@@ -204,7 +209,9 @@ class BERT4Rec(nn.Module):
                 f"BERT4Rec trains on windows of at most train_seq_len="
                 f"{self.train_seq_len} columns, got {width}"
             )
-        return self.objective.training_loss(self.encoder, self, batch.item_seq, generator)
+        return self.objective.training_loss(
+            self.encoder, self, batch.item_seq, generator, batch.last_item_only
+        )
 
     def _transform(self, hidden: Tensor) -> Tensor:
         return self.head_norm(F.gelu(self.head_dense(hidden)))

@@ -325,8 +325,12 @@ class SASRec(nn.Module):
                 f"{self.train_seq_len} columns, got {width}"
             )
         if self.config.loss != "bce":
-            return self.objective.training_loss(self.encoder, self, batch.item_seq, generator)
-        info = self.objective.compute_masked_targets(batch.item_seq, True, generator)
+            return self.objective.training_loss(
+                self.encoder, self, batch.item_seq, generator, batch.last_item_only
+            )
+        info = self.objective.compute_masked_targets(
+            batch.item_seq, True, generator, batch.last_item_only
+        )
         hidden, targets = self.objective.target_states(self.encoder, info)  # (N, D), (N,)
         schema = info.schema[:, : width - 1]  # (B, L): columns the encoder scores
         seen = batch.seen if batch.seen is not None else batch.item_seq.sort(dim=1).values

@@ -132,12 +132,18 @@ class MaskingObjective(nn.Module, ABC):
 
     @abstractmethod
     def compute_masked_targets(
-        self, item_ids: Tensor, training: bool, generator: torch.Generator | None = None
+        self,
+        item_ids: Tensor,
+        training: bool,
+        generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> MaskingInfo:
         """Targets and encoder inputs for ``item_ids`` (B, L); all randomness from ``generator``.
 
         Outside training, the newest item (last column) is the target when
         ``eval_on_last_item_seq_only``; otherwise every position given by :meth:`predict_all`.
+        In training, the rows where ``last_item_rows`` (B,) is True have their newest item as
+        their only target (the BERT4Rec authors' last-item copy of every window).
         """
 
     def apply_mask_to_inputs(self, inputs: Tensor, schema: Tensor) -> Tensor:
@@ -220,9 +226,10 @@ class MaskingObjective(nn.Module, ABC):
         scorer: ItemScorer,
         item_ids: Tensor,
         generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> Tensor:
         """Encode masked inputs, gather target positions, score them: the loss of one batch."""
-        info = self.compute_masked_targets(item_ids, training=True, generator=generator)
+        info = self.compute_masked_targets(item_ids, True, generator, last_item_rows)
         hidden, targets = self.target_states(encoder, info)
         return scorer.target_loss(hidden, targets, generator)
 
@@ -253,17 +260,26 @@ def ensure_one_target(schema: Tensor, real: Tensor, generator: torch.Generator |
 
 
 def mask_last_item_rows(
-    schema: Tensor, real: Tensor, prob: float, generator: torch.Generator | None
+    schema: Tensor,
+    real: Tensor,
+    prob: float,
+    generator: torch.Generator | None,
+    forced: Tensor | None = None,
 ) -> Tensor:
-    """Replace, with probability ``prob`` per row, a row's targets by its newest item only.
+    """Replace, with probability ``prob`` per row and always where ``forced`` (B,), a row's
+    targets by its newest item only.
 
     These are BERT4Rec's fine-tuning samples: they train exactly the position that prediction
     reads (the last column), as the authors' data generation does with one extra copy of each
-    sequence whose last item alone is masked.
+    window whose last item alone is masked (``forced`` marks such copies).
     """
-    if prob <= 0.0:
+    if prob <= 0.0 and forced is None:
         return schema
-    rows = torch.rand(schema.shape[0], generator=generator, device=schema.device) < prob
+    rows = torch.zeros(schema.shape[0], dtype=torch.bool, device=schema.device)
+    if prob > 0.0:
+        rows = torch.rand(schema.shape[0], generator=generator, device=schema.device) < prob
+    if forced is not None:
+        rows = rows | forced
     last_only = torch.zeros_like(schema)
     last_only[:, -1] = real[:, -1]
     return torch.where(rows[:, None], last_only, schema)

@@ -35,22 +35,28 @@ class CausalLanguageModeling(MaskingObjective):
         self.train_on_last_item_seq_only = train_on_last_item_seq_only
 
     def compute_masked_targets(
-        self, item_ids: Tensor, training: bool, generator: torch.Generator | None = None
+        self,
+        item_ids: Tensor,
+        training: bool,
+        generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> MaskingInfo:
-        """Next-item targets; with ``*_on_last_item_seq_only`` only the newest item is a target.
+        """Next-item targets; with ``*_on_last_item_seq_only`` only the newest item is a target,
+        and so in the training rows where ``last_item_rows`` (B,) is True.
 
         The causal targets need no randomness; ``generator`` is accepted for the common surface.
         """
         info = self.predict_all(item_ids)
-        if training:
-            last_only = self.train_on_last_item_seq_only
-        else:
-            last_only = self.eval_on_last_item_seq_only
-        if not last_only:
+        last_only = (
+            self.train_on_last_item_seq_only if training else self.eval_on_last_item_seq_only
+        )
+        if not last_only and (not training or last_item_rows is None):
             return info
         schema = torch.zeros_like(info.schema)
         # the newest item (last column) is predicted by the column before it
         schema[:, -2] = info.schema[:, -2]
+        if not last_only:
+            schema = torch.where(last_item_rows[:, None], schema, info.schema)
         return MaskingInfo(schema, torch.where(schema, info.targets, 0), item_ids)
 
     def apply_mask_to_inputs(self, inputs: Tensor, schema: Tensor) -> Tensor:

@@ -16,16 +16,22 @@ REPLACEMENTS = ("mask", "bert")
 
 
 def sample_cloze_schema(
-    real: Tensor, probability: float, generator: torch.Generator | None
+    real: Tensor,
+    probability: float,
+    generator: torch.Generator | None,
+    max_predictions: int | None = None,
 ) -> Tensor:
-    """Exactly ``max(1, round(probability * length))`` random real items per non-empty row.
+    """Exactly ``min(max_predictions, max(1, round(probability * length)))`` random real items
+    per non-empty row.
 
     A fixed count per row, as in the BERT4Rec authors' data generation, rather than a Bernoulli
     draw per item: every non-empty row gets at least one target and the number of targets per
-    batch does not vary.
+    batch does not vary. ``max_predictions`` is the authors' ``max_predictions_per_seq``.
     """
     lengths = real.sum(dim=1)  # (B,)
     counts = torch.round(lengths * probability).long().clamp(min=1).minimum(lengths)  # (B,)
+    if max_predictions is not None:
+        counts = counts.clamp(max=max_predictions)
     noise = torch.rand(real.shape, generator=generator, device=real.device)
     noise = noise.masked_fill(~real, 2.0)  # padding sorts last and is never drawn
     ordered = noise.sort(dim=1).values  # (B, L)
@@ -40,7 +46,9 @@ class MaskedLanguageModeling(MaskingObjective):
     ``last_item_mask_prob`` is the probability that a window is instead masked at its newest item
     only, the paper's fine-tuning samples. ``replacement="mask"`` always shows the mask (the
     authors' code); ``"bert"`` shows the mask for 80% of targets, a random item for 10% and the
-    item itself for 10%. At prediction time the mask is appended after the newest item.
+    item itself for 10%. ``max_predictions`` caps the targets of a window (the authors'
+    ``max_predictions_per_seq``: 30 for Beauty). At prediction time the mask is appended after
+    the newest item.
     """
 
     name = "mlm"
@@ -55,8 +63,11 @@ class MaskedLanguageModeling(MaskingObjective):
         replacement: str = "mask",
         eval_on_last_item_seq_only: bool = True,
         padding_idx: int = 0,
+        max_predictions: int | None = None,
     ) -> None:
         super().__init__(n_items, hidden_size, eval_on_last_item_seq_only, padding_idx)
+        if max_predictions is not None and max_predictions < 1:
+            raise ValueError(f"max_predictions must be at least 1, got {max_predictions}")
         if not 0.0 < mlm_probability < 1.0:
             raise ValueError(f"mlm_probability must be in (0, 1), got {mlm_probability}")
         if not 0.0 <= last_item_mask_prob <= 1.0:
@@ -71,16 +82,22 @@ class MaskedLanguageModeling(MaskingObjective):
         self.mlm_probability = mlm_probability
         self.last_item_mask_prob = last_item_mask_prob
         self.replacement = replacement
+        self.max_predictions = max_predictions
 
     def compute_masked_targets(
-        self, item_ids: Tensor, training: bool, generator: torch.Generator | None = None
+        self,
+        item_ids: Tensor,
+        training: bool,
+        generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> MaskingInfo:
         """Cloze targets in training; the newest item (last column) otherwise."""
         if not training:
             return self.last_item_info(item_ids)
         real = item_ids != 0
-        schema = sample_cloze_schema(real, self.mlm_probability, generator)
-        schema = mask_last_item_rows(schema, real, self.last_item_mask_prob, generator)
+        schema = sample_cloze_schema(real, self.mlm_probability, generator, self.max_predictions)
+        prob = self.last_item_mask_prob
+        schema = mask_last_item_rows(schema, real, prob, generator, last_item_rows)
         schema = ensure_one_target(schema, real, generator)
         targets = torch.where(schema, item_ids, 0)
         return MaskingInfo(schema, targets, self._hide(item_ids, schema, generator))

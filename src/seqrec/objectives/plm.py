@@ -141,7 +141,11 @@ class PermutationLanguageModeling(MaskingObjective):
         self.last_item_mask_prob = last_item_mask_prob
 
     def compute_masked_targets(
-        self, item_ids: Tensor, training: bool, generator: torch.Generator | None = None
+        self,
+        item_ids: Tensor,
+        training: bool,
+        generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> MaskingInfo:
         """Span targets, the items themselves as inputs, and content-stream permissions.
 
@@ -157,7 +161,8 @@ class PermutationLanguageModeling(MaskingObjective):
             schema = real
         else:
             schema = span_schema(real, self.plm_probability, self.max_span_length, generator)
-        schema = mask_last_item_rows(schema, real, self.last_item_mask_prob, generator)
+        prob = self.last_item_mask_prob
+        schema = mask_last_item_rows(schema, real, prob, generator, last_item_rows)
         schema = keep_one_context_item(ensure_one_target(schema, real, generator), real, generator)
         rank = random_rank(item_ids, generator)
         targets = torch.where(schema, item_ids, 0)

@@ -67,6 +67,7 @@ class ReplacementLanguageModeling(MaskedLanguageModeling):
         discriminator_weight: float = 50.0,
         eval_on_last_item_seq_only: bool = True,
         padding_idx: int = 0,
+        max_predictions: int | None = None,
     ) -> None:
         super().__init__(
             n_items,
@@ -76,6 +77,7 @@ class ReplacementLanguageModeling(MaskedLanguageModeling):
             replacement,
             eval_on_last_item_seq_only,
             padding_idx,
+            max_predictions,
         )
         if discriminator_weight < 0:
             raise ValueError(f"discriminator_weight must be >= 0, got {discriminator_weight}")
@@ -91,9 +93,10 @@ class ReplacementLanguageModeling(MaskedLanguageModeling):
         scorer: CandidateScorer,
         item_ids: Tensor,
         generator: torch.Generator | None = None,
+        last_item_rows: Tensor | None = None,
     ) -> Tensor:
         """Generator (masked LM) loss + ``discriminator_weight`` x discriminator BCE."""
-        info = self.compute_masked_targets(item_ids, training=True, generator=generator)
+        info = self.compute_masked_targets(item_ids, True, generator, last_item_rows)
         hidden, targets = self.target_states(encoder, info)
         generator_loss = scorer.target_loss(hidden, targets, generator)
         updates, _ = self.sample_replacements(hidden.detach(), targets, scorer, generator)

@@ -4,7 +4,9 @@ Windows are built once, vectorised: each user's newest ``seq_len`` training item
 ``step``) older windows ending ``step``, ``2 * step``, ... items earlier, down to the window that
 starts at the user's first item. Only ``Split.train`` is read, so validation and test targets never
 reach a window. Masking is the model's job (with the training generator), so ``dupe_factor`` copies
-of a window are masked differently: the sampler simply visits every window that many times.
+of a window are masked differently: the sampler simply visits every window that many times. With
+``last_item_copy`` every window is visited once more per epoch, marked to be trained on its newest
+item only, as the BERT4Rec authors' data generation adds one such copy of each window.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def bucket_widths(windows: np.ndarray) -> np.ndarray:
 
 
 class WindowBatches(Sampler[np.ndarray]):
-    """Shuffled index batches over ``n * dupe_factor`` window visits, one order per epoch.
+    """Shuffled batches of visit ids over ``n * dupe_factor`` window visits, one order per epoch.
+
+    Visit ``v`` is window ``v % n``, copy ``v // n`` (see ``WindowDataset``).
 
     The order depends only on (seed, epoch), so a resumed run sees the same batches as an
     uninterrupted one. Under data parallelism each rank takes every ``world_size``-th visit (or
@@ -110,15 +114,16 @@ class WindowBatches(Sampler[np.ndarray]):
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.n * self.dupe_factor, generator=generator).numpy()
         if self.widths is not None:
-            yield from self._iter_buckets(order % self.n, generator)
+            yield from self._iter_buckets(order, generator)
             return
-        mine = order[self.rank :: self.world_size][: self._visits()] % self.n
+        mine = order[self.rank :: self.world_size][: self._visits()]
         for start in range(0, len(mine), self.batch_size):
             yield mine[start : start + self.batch_size]
 
     def _iter_buckets(self, visits: np.ndarray, generator: torch.Generator):
-        grouped = visits[np.argsort(self.widths[visits], kind="stable")]  # random within a width
-        widths = self.widths[grouped]
+        widths = self.widths[visits % self.n]
+        by_width = np.argsort(widths, kind="stable")  # the random order kept within a width
+        grouped, widths = visits[by_width], widths[by_width]
         group_start = np.flatnonzero(np.r_[True, widths[1:] != widths[:-1]])
         group_end = np.r_[group_start[1:], len(grouped)]
         starts = np.concatenate(  # one range per width (a handful), not per window
@@ -133,10 +138,12 @@ class WindowBatches(Sampler[np.ndarray]):
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """Indexed by an array of window indices; returns a whole ``SequenceBatch`` (no collation).
+    """Indexed by an array of visit ids; returns a whole ``SequenceBatch`` (no collation).
 
-    Rows are gathered with NumPy: torch's multi-threaded advanced indexing costs milliseconds
-    per batch on a busy machine, NumPy's costs microseconds.
+    Visit ``v`` is window ``v % len(windows)``; with ``last_item_copy_from`` set, visits of copy
+    ``v // len(windows)`` at or above it are marked to train on their newest item only
+    (``SequenceBatch.last_item_only``). Rows are gathered with NumPy: torch's multi-threaded
+    advanced indexing costs milliseconds per batch on a busy machine, NumPy's microseconds.
     """
 
     def __init__(
@@ -145,13 +152,20 @@ class WindowDataset(torch.utils.data.Dataset):
         users: np.ndarray,
         seen: Sequences | None = None,
         widths: np.ndarray | None = None,
+        last_item_copy_from: int | None = None,
     ) -> None:
         self.windows, self.users, self.seen, self.widths = windows, users, seen, widths
+        self.last_item_copy_from = last_item_copy_from
 
     def __len__(self) -> int:
         return len(self.windows)
 
-    def __getitem__(self, index: np.ndarray) -> SequenceBatch:
+    def __getitem__(self, visits: np.ndarray) -> SequenceBatch:
+        index = visits % len(self.windows)
+        last_only = None
+        if self.last_item_copy_from is not None:
+            copy = visits // len(self.windows)
+            last_only = torch.from_numpy(copy >= self.last_item_copy_from)  # (B,)
         rows = self.windows[index]  # (B, L)
         if self.widths is not None:  # a bucketed batch: only as wide as its windows need
             rows = rows[:, rows.shape[1] - int(self.widths[index].max()) :]
@@ -161,7 +175,7 @@ class WindowDataset(torch.utils.data.Dataset):
         if self.seen is not None:  # each user's sorted distinct items, 0-padded in front
             width = max(int(self.seen.lengths[users].max(initial=0)), 1)
             seen = torch.from_numpy(pad_left(self.seen, users, width))  # (B, S)
-        return SequenceBatch(item_seq=item_seq, users=torch.from_numpy(users), seen=seen)
+        return SequenceBatch(item_seq, torch.from_numpy(users), seen=seen, last_item_only=last_only)
 
 
 class WindowDataModule(L.LightningDataModule):
@@ -171,6 +185,8 @@ class WindowDataModule(L.LightningDataModule):
     (``SequenceBatch.seen``), for models that draw negatives outside them. ``length_buckets``
     batches windows of similar length together, each batch only as wide as it needs (models
     read positions counted back from the newest item, so the padding they lose changed nothing).
+    ``last_item_copy`` adds one visit of every window per epoch, after its ``dupe_factor``
+    masked ones, trained on its newest item only.
     """
 
     def __init__(
@@ -184,6 +200,7 @@ class WindowDataModule(L.LightningDataModule):
         num_workers: int = 0,
         with_seen: bool = False,
         length_buckets: bool = False,
+        last_item_copy: bool = False,
     ) -> None:
         super().__init__()
         windows, users = training_windows(train, seq_len, step)
@@ -191,8 +208,10 @@ class WindowDataModule(L.LightningDataModule):
             raise ValueError(f"no training sequence has at least {MIN_WINDOW} items")
         seen = sorted_distinct(train) if with_seen else None
         self.widths = bucket_widths(windows) if length_buckets else None
-        self.dataset = WindowDataset(windows, users, seen, self.widths)
-        self.batch_size, self.seed, self.dupe_factor = batch_size, seed, dupe_factor
+        copy_from = dupe_factor if last_item_copy else None
+        self.dataset = WindowDataset(windows, users, seen, self.widths, copy_from)
+        self.batch_size, self.seed = batch_size, seed
+        self.dupe_factor = dupe_factor + (1 if last_item_copy else 0)  # visits per window
         self.num_workers = num_workers
 
     def batches_per_epoch(self, world_size: int = 1) -> int:

@@ -109,6 +109,7 @@ def fit(
         cfg.window_step, cfg.dupe_factor, cfg.num_workers,
         with_seen=bool(getattr(model, "uses_seen_items", False)),
         length_buckets=cfg.length_buckets,
+        last_item_copy=cfg.last_item_copy,
     )  # fmt: skip
     validation = Validation(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best

@@ -50,6 +50,8 @@ class SplitConfig:
     ``leave_one_out``: last item test, second-to-last validation. ``temporal``: global cut-offs
     given as times (``test_time``/``valid_time``) or as shares of interactions
     (``test_quantile``/``valid_quantile``). ``file``: the data's ``column`` says train/valid/test.
+    ``train_on_validation`` moves the validation targets into training and leaves no validation
+    set, as the BERT4Rec authors train their final model (then train a fixed number of steps).
     """
 
     kind: Literal["leave_one_out", "temporal", "file"] = "leave_one_out"
@@ -59,6 +61,7 @@ class SplitConfig:
     valid_time: float | None = None
     targets: Literal["next", "all"] = "next"
     column: str = "split"
+    train_on_validation: bool = False
 
     def __post_init__(self) -> None:
         if self.kind != "temporal":
@@ -104,18 +107,21 @@ class ModelConfig:
 class TrainingConfig:
     """Optimisation, validation and the training windows.
 
-    ``seeds`` (e.g. ``[1, 2, 3]``) trains one model per seed into one run folder instead of
-    one with ``seed``, and reports each metric's mean and spread across them. ``patience`` counts
-    validations (every ``eval_every`` epochs) without improvement of
-    ``early_stopping_metric`` on the validation set. ``window_step`` None gives one window per
-    user (the newest ``train_seq_len`` items); a step adds older windows ending every ``step``
-    items back. ``dupe_factor`` repeats every window per epoch (masked differently each time).
-    ``length_buckets`` batches windows of similar length, each batch only as wide as it needs.
-    ``last_item_copy`` adds one copy of every window per epoch trained on its newest item only
-    (the BERT4Rec authors' data generation).
+    ``max_steps`` trains exactly that many optimizer steps, whatever ``epochs`` says (the
+    learning-rate decay then ends there). ``precision: bf16-mixed`` runs training steps under
+    bfloat16 autocast (evaluation always runs in float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
+    one model per seed into one run folder instead of one with ``seed``, and reports each
+    metric's mean and spread across them. ``patience`` counts validations (every ``eval_every``
+    epochs) without improvement of ``early_stopping_metric`` on the validation set.
+    ``window_step`` None gives one window per user (the newest ``train_seq_len`` items); a step
+    adds older windows ending every ``step`` items back. ``dupe_factor`` repeats every window per
+    epoch (masked differently each time). ``length_buckets`` batches windows of similar length,
+    each batch only as wide as it needs. ``last_item_copy`` adds one copy of every window per
+    epoch trained on its newest item only (the BERT4Rec authors' data generation).
     """
 
     epochs: int = 50
+    max_steps: int | None = None
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -132,6 +138,7 @@ class TrainingConfig:
     last_item_copy: bool = False
     num_workers: int = 0
     accelerator: str = "auto"
+    precision: Literal["32", "bf16-mixed"] = "32"
     progress_bar: bool = True
     tensorboard: bool = False
 
@@ -141,6 +148,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if value < 1:
                 raise ConfigError(f"training.{name}: expected a positive integer, got {value}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"training.max_steps: expected >= 1 or null, got {self.max_steps}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"training.seeds: expected distinct seeds, got {list(self.seeds)}")
         if self.window_step is not None and self.window_step < 1:

@@ -4,7 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from seqrec.data.corpus import build_corpus
+from seqrec.data.corpus import SequenceCorpus, Sequences, Vocabulary, build_corpus
 from seqrec.data.splits import labelled_split, leave_one_out, temporal_split, time_quantile
 
 
@@ -102,3 +102,18 @@ def test_labelled_split_follows_the_labels():
     assert decode(split.test.context.row(0)).tolist() == ["1", "2"]
     with pytest.raises(ValueError, match="train/valid/test"):
         labelled_split(corpus, np.array(["train"] * 6 + ["holdout"]))
+
+
+def test_train_on_validation_moves_the_validation_item_into_training():
+    from seqrec.data.splits import train_on_validation
+
+    # users: 5 items, 2 items (not evaluated), 4 items
+    seqs = Sequences(np.array([0, 5, 7, 11]), np.arange(1, 12))
+    users = Vocabulary(np.array(["a", "b", "c"]))
+    corpus = SequenceCorpus(seqs, users, Vocabulary(np.arange(1, 12).astype(str), offset=1))
+    split = leave_one_out(corpus)
+    merged = train_on_validation(split)
+    assert [merged.train.row(u).tolist() for u in range(3)] == [[1, 2, 3, 4], [6, 7], [8, 9, 10]]
+    assert len(merged.valid) == 0
+    assert merged.test is split.test  # the test targets and their context do not change
+    assert "no validation set" in merged.notes[-1]

@@ -23,7 +23,8 @@ class ScriptedEvaluator:
 
 def _run(values: list[float], every: int, patience: int, tmp_path, max_epochs: int = 10):
     callback = Validation(ScriptedEvaluator(values), "NDCG@10", every, patience, tmp_path / "b")
-    trainer = SimpleNamespace(current_epoch=0, max_epochs=max_epochs, is_global_zero=True,
+    trainer = SimpleNamespace(current_epoch=0, max_epochs=max_epochs, max_steps=-1, global_step=0,
+                              is_global_zero=True,
                               should_stop=False)  # fmt: skip
     model = nn.Linear(2, 1)
     module = SimpleNamespace(model=model, device="cpu", epoch_loss=lambda: 1.0,

@@ -178,3 +178,29 @@ def _mask_rows(seqs: Sequences, keep: np.ndarray) -> Sequences:
     np.cumsum(counts, out=offsets[1:])
     stamps = None if seqs.timestamps is None else seqs.timestamps[keep]
     return Sequences(offsets, seqs.items[keep], stamps)
+
+
+def train_on_validation(split: Split) -> Split:
+    """The split with its validation targets moved into training and no validation set.
+
+    Every test user's training row becomes its test context (training + validation items, in
+    time order); other users keep their training row. This is how the BERT4Rec authors train the
+    model they test: nothing is left for early stopping, so training runs a fixed length.
+    """
+    train, test = split.train, split.test
+    stacked = Sequences(
+        np.concatenate([train.offsets, test.context.offsets[1:] + train.offsets[-1]]),
+        np.concatenate([train.items, test.context.items]),
+        None
+        if train.timestamps is None or test.context.timestamps is None
+        else np.concatenate([train.timestamps, test.context.timestamps]),
+    )
+    rows = np.arange(len(train))
+    rows[test.users] = len(train) + np.arange(len(test))
+    empty = Sequences(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    no_validation = EvalSet(np.zeros(0, dtype=np.int64), empty, empty)
+    note = (
+        f"validation targets of {len(split.valid):,} users are trained on "
+        "(train_on_validation): no validation set"
+    )
+    return Split(stacked.take(rows), no_validation, test, (*split.notes, note))

@@ -61,7 +61,8 @@ class Validation(Callback):
 
     def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch + 1
-        return epoch % self.every == 0 or epoch == trainer.max_epochs
+        last_step = 0 < trainer.max_steps <= trainer.global_step
+        return epoch % self.every == 0 or epoch == trainer.max_epochs or last_step
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()

@@ -70,7 +70,9 @@ def make_trainer(
     if cfg.progress_bar:
         callbacks.append(ThrottledProgressBar())
     return L.Trainer(
-        max_epochs=cfg.epochs,
+        max_epochs=-1 if cfg.max_steps else cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        precision=cfg.precision,
         accelerator=cfg.accelerator,
         devices="auto",
         callbacks=callbacks,
@@ -117,7 +119,7 @@ def fit(
     per_epoch = data.batches_per_epoch()
     trainer = make_trainer(cfg, Path(run_dir), [validation, LastCheckpoint(last)], per_epoch)
     per_epoch = data.batches_per_epoch(trainer.world_size)
-    module = SeqRecModule(model, cfg, total_steps=per_epoch * cfg.epochs)
+    module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)
     model.cpu()
     if validation.best_epoch is not None and best.is_file():

@@ -15,7 +15,14 @@ from seqrec.config import ConfigError, DataConfig, SplitConfig
 from seqrec.data import datasets
 from seqrec.data.corpus import SequenceCorpus, build_corpus
 from seqrec.data.readers import read_interactions
-from seqrec.data.splits import Split, labelled_split, leave_one_out, temporal_split, time_quantile
+from seqrec.data.splits import (
+    Split,
+    labelled_split,
+    leave_one_out,
+    temporal_split,
+    time_quantile,
+    train_on_validation,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,11 @@ def read_frame(data: DataConfig) -> pl.DataFrame:
 
 
 def make_split(corpus: SequenceCorpus, frame: pl.DataFrame, cfg: SplitConfig) -> Split:
+    split = _held_out(corpus, frame, cfg)
+    return train_on_validation(split) if cfg.train_on_validation else split
+
+
+def _held_out(corpus: SequenceCorpus, frame: pl.DataFrame, cfg: SplitConfig) -> Split:
     if cfg.kind == "leave_one_out":
         return leave_one_out(corpus)
     if cfg.kind == "temporal":

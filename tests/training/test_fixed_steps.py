@@ -1,0 +1,52 @@
+"""The BERT4Rec authors' way to train the final model: validation items trained on, a fixed
+number of steps, no early stopping; and bfloat16 training with float32 evaluation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import polars as pl
+import pytest
+import torch
+from tiny_run import Tiny, TinyConfig, tiny_config
+
+import seqrec.models as models
+from seqrec.pipeline import train
+
+
+def test_training_on_validation_runs_a_fixed_number_of_steps(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path / "run", epochs=50, max_steps=7, batch_size=8)
+    config["data"]["split"] = {"train_on_validation": True}
+    run = train(config)
+    assert run.fit.best_epoch is None  # no validation set: the last weights are kept
+    history = pl.read_csv(run.dir / "history.csv")
+    assert not any(c.startswith("valid_") for c in history.columns)
+    # 30 windows in batches of 8: 4 steps per epoch, 7 steps end in the second epoch
+    assert run.fit.epochs_run == 2
+    assert "no validation set" in (run.dir / "report.md").read_text()
+    assert len(run.prepared().split.valid) == 0
+
+
+class AutocastProbe(Tiny):
+    """Records whether bfloat16 autocast is on when it trains and when it is evaluated."""
+
+    seen: ClassVar[dict[str, set[bool]]] = {"train": set(), "eval": set()}
+
+    def calculate_loss(self, batch, generator=None):
+        self.seen["train"].add(torch.is_autocast_enabled("cpu"))
+        return super().calculate_loss(batch, generator)
+
+    def full_sort_predict(self, batch):
+        self.seen["eval"].add(torch.is_autocast_enabled("cpu"))
+        return super().full_sort_predict(batch)
+
+
+def test_bf16_mixed_trains_under_autocast_and_evaluates_in_float32(
+    tiny_data, tmp_path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(models.MODELS, "probe", (AutocastProbe, TinyConfig))
+    config = tiny_config(tiny_data, tmp_path / "run", epochs=2, precision="bf16-mixed")
+    config["model"]["name"] = "probe"
+    run = train(config)
+    assert AutocastProbe.seen == {"train": {True}, "eval": {False}}
+    assert run.results["full"].per_user["NDCG@10"].dtype.name.startswith("float")

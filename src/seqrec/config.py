@@ -5,7 +5,7 @@ keys anywhere are errors that name the key and list the valid ones; values are c
 field types, and numeric fields against the range declared next to them (``metadata=above(0)``),
 all by one function, ``check_ranges``. ``model`` holds ``name`` plus that model's own config
 fields, checked against the model's config dataclass (data-derived fields such as ``n_items`` are
-filled in at build time).
+filled in at build time); its integer fields must be at least 1 unless they declare a range.
 
 YAML is read with the YAML 1.2 core schema, in files and in overrides alike: ``1e-3`` is a number
 (PyYAML's default YAML 1.1 reads it as text), ``012`` is twelve, ``yes`` is text, and a key given
@@ -64,6 +64,11 @@ def _num(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
+# A model's integer fields are sizes, counts and lengths: at least 1, unless the model's config
+# declares another range for the field (``field(metadata=at_least(0))``).
+MODEL_INT_RANGE = Range(1)
+
+
 def above(low: float) -> dict[str, Range]:
     """Field metadata: values strictly greater than ``low``."""
     return {"range": Range(low, low_open=True)}
@@ -79,12 +84,15 @@ def between(low: float, high: float) -> dict[str, Range]:
     return {"range": Range(low, high, low_open=True, high_open=True)}
 
 
-def check_ranges(cls: type, values: Mapping[str, Any], where: str) -> None:
+def check_ranges(
+    cls: type, values: Mapping[str, Any], where: str, int_default: Range | None = None
+) -> None:
     """Every value whose field declares a ``range`` (in its metadata) lies in it.
 
     Works on any dataclass, including a model's config, so a new field only declares its range.
     None passes (optional fields); a tuple is checked element by element. A float must be finite
-    (NaN and infinity are errors) whether or not its field declares a range.
+    (NaN and infinity are errors) whether or not its field declares a range. ``int_default`` is
+    the range of integer values whose field declares none.
     """
     for f in dataclasses.fields(cls):
         rule = f.metadata.get("range")
@@ -93,6 +101,8 @@ def check_ranges(cls: type, values: Mapping[str, Any], where: str) -> None:
             if isinstance(v, float) and not math.isfinite(v):
                 raise ConfigError(f"{where}.{f.name}: expected a finite number, got {v!r}")
             numeric = isinstance(v, int | float) and not isinstance(v, bool)
+            if rule is None and isinstance(v, int) and not isinstance(v, bool):
+                rule = int_default
             if rule is not None and numeric and not rule.holds(v):
                 kind = "an integer" if isinstance(v, int) else "a number"
                 null = ", or null" if _accepts_none(cls, f.name) else ""
@@ -363,7 +373,7 @@ def _model_config(raw: Any) -> ModelConfig:
             resolved[name] = f.default_factory()
         else:
             raise ConfigError(f"missing config key 'model.{name}' for model {raw['name']!r}")
-    check_ranges(cls, resolved, "model")
+    check_ranges(cls, resolved, "model", int_default=MODEL_INT_RANGE)
     return ModelConfig(raw["name"], tuple(resolved.items()))
 
 

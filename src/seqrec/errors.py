@@ -48,6 +48,10 @@ class RunFolderError(SeqrecError):
     """A run folder that cannot be used for what was asked (train into, resume, evaluate)."""
 
 
+class DivergedError(SeqrecError):
+    """The training loss became NaN or infinite: the settings make training blow up."""
+
+
 class ArgumentError(SeqrecError, TypeError):
     """A bad argument to the Python API (wrong type or out of range): names the argument."""
 

@@ -226,7 +226,7 @@ def build_run_model(config: Config, n_items: int) -> nn.Module:
     """The config's model for ``n_items`` items; its own argument checks become ``ConfigError``."""
     try:
         return models.build_model(config.model.name, **_model_args(config, n_items))
-    except (ValueError, TypeError, RuntimeError) as error:  # raised by the model's constructor
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as error:  # its own checks
         # "SASRecConfig.n_negatives: ..." -> "model.n_negatives: ..."
         message = re.sub(r"\b\w+Config\.(\w+)", r"model.\1", first_line(error))
         raise ConfigError(f"model ({config.model.name}, {n_items:,} items): {message}") from error
@@ -319,35 +319,57 @@ def _check_free(run_dir: Path) -> None:
         raise RunFolderError(f"output.dir: {run_dir} is not empty and holds no seqrec run")
 
 
-def _make_run_dir(config: Config) -> tuple[Path, bool]:
-    """(run folder, whether this call created it). Default names are unique even for runs
-    started in the same second: a random suffix, and ``mkdir`` fails rather than share."""
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder that ``mkdir(parents=True)`` of ``path`` would create, if any."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _make_run_dir(config: Config) -> tuple[Path, Path | None]:
+    """(run folder, the outermost folder this call created, if any).
+
+    Default names are unique even for runs started in the same second: a random suffix, and a
+    ``mkdir`` that fails rather than share a folder.
+    """
     if config.output.dir:
         run_dir = Path(config.output.dir)
         _check_free(run_dir)
-        created = not run_dir.exists()
+        created = _first_missing(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir, created
     dataset = Path(config.data.dataset).stem or config.data.dataset
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    Path("runs").mkdir(exist_ok=True)
     while True:
         run_dir = Path("runs") / f"{config.model.name}-{dataset}-{stamp}-{secrets.token_hex(2)}"
+        created = _first_missing(run_dir)
         try:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
             run_dir.mkdir(exist_ok=False)
-            return run_dir, True
+            return run_dir, created
         except FileExistsError:
             continue
 
 
 @contextmanager
-def _removed_on_failure(run_dir: Path, created: bool) -> Iterator[None]:
-    """A folder this call made is removed again if the run fails before its first checkpoint."""
+def _removed_on_failure(run_dir: Path, created: Path | None) -> Iterator[None]:
+    """Folders this call made are removed again if the run fails before its first checkpoint.
+
+    The run folder goes with its contents; folders above it (e.g. ``runs/``) only while empty,
+    so a run started beside this one at the same moment is never touched.
+    """
     try:
         yield
     except BaseException:
-        if created and not _holds_training(run_dir):
+        if created is not None and not _holds_training(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in run_dir.parents:
+                if folder == created.parent or not folder.is_dir() or any(folder.iterdir()):
+                    break
+                folder.rmdir()
         raise
 
 

@@ -158,8 +158,8 @@ def test_exact_duplicates_are_counted_and_kept_or_dropped(policy, kept):
     report = corpus.load_report()
     assert report[0] == "read 5 interactions"
     done = {"keep": "kept", "drop": "dropped"}[policy]
-    assert report[1] == f"exact duplicates: 2 rows identical to an earlier row, {done}"
-    assert report[-1] == f"kept {kept} interactions of 2 users and 2 items"
+    assert report[1] == f"exact duplicates (rows identical to an earlier row): 2, {done}"
+    assert report[-1] == f"kept {kept} interactions (2 users, 2 items)"
 
 
 def test_rows_differing_in_one_column_are_not_duplicates():

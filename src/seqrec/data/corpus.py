@@ -153,12 +153,12 @@ class SequenceCorpus:
         lines = [f"read {self.rows_read:,} interactions"]
         done = "dropped" if self.duplicates == "drop" else "kept"
         lines.append(
-            f"exact duplicates: {self.duplicate_rows:,} rows identical to an earlier row, {done}"
+            f"exact duplicates (rows identical to an earlier row): {self.duplicate_rows:,}, {done}"
         )
         lines += [step.describe() for step in self.filters]
         lines.append(
-            f"kept {self.n_interactions:,} interactions of {self.n_users:,} users "
-            f"and {self.n_items:,} items"
+            f"kept {self.n_interactions:,} interactions ({self.n_users:,} users, "
+            f"{self.n_items:,} items)"
         )
         return lines
 

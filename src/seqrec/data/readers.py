@@ -339,7 +339,8 @@ def read_table(
         )
     else:
         raise ValueError(f"read_table reads csv, tsv or parquet, not {fmt!r}")
-    return _canonical(frame, path, _mapping(columns, frame.columns, path))
+    available = [c for c in frame.columns if c != "_line"]
+    return _canonical(frame, path, _mapping(columns, available, path))
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

@@ -26,6 +26,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, Checkpoint, TQDMProgressBar
 from safetensors.torch import save_model
 
+from seqrec.errors import DivergedError
 from seqrec.evaluation.evaluator import Evaluator
 
 
@@ -99,6 +100,12 @@ class Validation(Callback):
             "train_loss": pl_module.epoch_loss(),
             "train_s": time.perf_counter() - self._epoch_start,  # training steps only
         }
+        if not math.isfinite(row["train_loss"]):
+            raise DivergedError(
+                f"the training loss is {row['train_loss']} in epoch {row['epoch']}: training "
+                "diverged; try a lower training.lr, training.clip_grad_norm, or other model "
+                "settings"
+            )
         if self.evaluator is not None and self._due(trainer):
             result = self.evaluator.evaluate(pl_module.model, device=pl_module.device)
             value = float(result[self.metric])

@@ -45,18 +45,31 @@ HEADER_NAMES = frozenset(
 # ---------------------------------------------------------------- delimited text, all as Utf8
 
 
-def _scan_rows(path: Path, delimiter: str, n_fields: int | None, quoted: bool, first: int) -> None:
-    """Second pass after a failed fast read: raise on the first row with a wrong field count."""
+def _scan_rows(
+    path: Path, delimiter: str, n_fields: int | None, quoted: bool, first: int
+) -> tuple[list[bool], list[int]]:
+    """Second pass with Python's csv module: raise on the first row with a wrong field count.
+
+    Returns, for every row from line ``first`` on (blank lines included, as the fast reader
+    gives them), whether it is a blank line and the line it starts on. A blank line is an empty
+    line; a line of empty fields (``,,``) is a row, and its empty fields are errors later.
+    """
     quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
     reader = csv.reader(_decoded_lines(path), delimiter=delimiter, quoting=quoting)
+    blank, starts, start = [], [], 1
     for row in reader:
-        if reader.line_num < first or not row or row == [""]:
+        line, start = start, reader.line_num + 1
+        if line < first:
             continue
         if n_fields is None:  # the header of a CSV/TSV sets the width
-            n_fields = len(row)
-        elif len(row) != n_fields:
+            n_fields = len(row) or None
+            continue
+        if row and len(row) != n_fields:
             problem = f"{len(row)} fields, expected {n_fields}: {row!r}"
-            raise DataError.at(path, reader.line_num, problem)
+            raise DataError.at(path, line, problem)
+        blank.append(not row)
+        starts.append(line)
+    return blank, starts
 
 
 def _decoded_lines(path: Path) -> Iterator[str]:
@@ -108,10 +121,16 @@ def _read_delimited(
         raise DataError.at(path, None, problem) from error
     frame = frame.with_row_index("_line", offset=first)
     columns = [c for c in frame.columns if c != "_line"]
-    if frame.select(pl.any_horizontal(pl.col(columns).is_null().any())).item():
-        # nulls come from blank lines, short rows or empty fields: only short rows are errors
-        _scan_rows(path, separator, len(columns), quoted, first)
-        frame = frame.filter(~pl.all_horizontal(pl.col(columns).is_null()))
+    nulls = pl.any_horizontal(pl.col(columns).is_null().any())
+    spans = pl.any_horizontal(pl.col(columns).str.contains("[\r\n]").any())  # quoted newlines
+    if frame.select(nulls | spans if quoted else nulls).item():
+        # nulls come from blank lines, short rows or empty fields: only short rows are errors,
+        # and blank lines are skipped; a quoted newline shifts the lines of the rows after it
+        blank, starts = _scan_rows(path, separator, len(columns), quoted, first)
+        if len(blank) != frame.height:
+            problem = f"{frame.height:,} rows read but {len(blank):,} found line by line (quotes?)"
+            raise DataError.at(path, None, f"cannot be read as delimited text: {problem}")
+        frame = frame.with_columns(pl.Series("_line", starts)).filter(~pl.Series(blank))
     if frame.height == 0:
         raise DataError.at(path, None, "no data rows, expected at least one")
     return frame

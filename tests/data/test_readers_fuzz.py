@@ -106,22 +106,39 @@ ODD_NUMBERS = st.sampled_from(
 )
 
 
-def tokens(nice: st.SearchStrategy, odd: st.SearchStrategy) -> st.SearchStrategy:
-    return st.one_of(nice, nice, nice, odd)  # mostly ordinary values, often an odd one
+@st.composite
+def with_faults(draw, rows: list[list], faults: dict[str, st.SearchStrategy]) -> list[list]:
+    """``rows`` with some earlier rows repeated, then 0-2 faults, each in one random row.
+
+    ``faults`` maps a fault to a strategy for its new value: a column index -> a value for that
+    field; "short" / "long" drop or add a field; "empty" empties every field.
+    """
+    rows = [list(r) for r in rows]
+    if rows:
+        rows += [list(r) for r in draw(st.lists(st.sampled_from(rows), max_size=3))]
+    for _ in range(draw(st.integers(0, 2))):
+        if not rows:
+            break
+        index = draw(st.integers(0, len(rows) - 1))
+        fault = draw(st.sampled_from(sorted(faults, key=str)))
+        row = list(rows[index])
+        if fault == "short":
+            row = row[:-1]
+        elif fault == "long":
+            row = [*row, draw(faults[fault])]
+        elif fault == "empty":
+            row = [""] * len(row)
+        else:
+            row[fault] = draw(faults[fault])
+        rows[index] = row
+    return rows
 
 
-def rows_strategy(n_fields: int) -> st.SearchStrategy:
-    row = st.tuples(tokens(NICE_IDS, ODD_IDS), tokens(NICE_IDS, ODD_IDS),
-                    tokens(NICE_NUMBERS, ODD_NUMBERS)).map(list)  # fmt: skip
-    mutated = st.one_of(row, row, row, row.map(lambda r: r[:-1]), row.map(lambda r: [*r, "9"]))
-    return st.lists(mutated, min_size=0, max_size=8).flatmap(_with_repeats)
-
-
-def _with_repeats(rows: list[list[str]]) -> st.SearchStrategy:
-    """Some earlier rows repeated later (exact duplicates)."""
-    if not rows:
-        return st.just(rows)
-    return st.lists(st.sampled_from(rows), max_size=3).map(lambda extra: rows + extra)
+TEXT_FAULTS = {0: ODD_IDS, 1: ODD_IDS, 2: ODD_NUMBERS, "short": st.none(), "long": NICE_NUMBERS,
+               "empty": st.none()}  # fmt: skip
+rows_strategy = st.lists(st.tuples(NICE_IDS, NICE_IDS, NICE_NUMBERS).map(list), max_size=8).flatmap(
+    lambda rows: with_faults(rows, TEXT_FAULTS)
+)
 
 
 LAYOUT = st.fixed_dictionaries(
@@ -165,7 +182,7 @@ POSITIONS = st.lists(st.integers(0, 12), max_size=3)
 
 
 @SETTINGS
-@given(rows_strategy(3), LAYOUT, POSITIONS, POLICIES)
+@given(rows_strategy, LAYOUT, POSITIONS, POLICIES)
 def test_csv(rows, layout, positions, policy):
     def record(fields: list[str]) -> str:  # one CSV record, quoted as the csv module does
         buffer = io.StringIO()
@@ -185,7 +202,7 @@ def _plain_rows(rows: list[list[str]]) -> list[list[str]]:
 
 
 @SETTINGS
-@given(rows_strategy(3), LAYOUT, POSITIONS, POLICIES, st.booleans())
+@given(rows_strategy, LAYOUT, POSITIONS, POLICIES, st.booleans())
 def test_tsv_and_atomic(rows, layout, positions, policy, atomic):
     rows = _plain_rows(rows)
     header = (
@@ -199,10 +216,11 @@ def test_tsv_and_atomic(rows, layout, positions, policy, atomic):
 
 
 SPACE = re.compile(r"\s")
-TXT_IDS = st.one_of(
-    NICE_IDS.filter(lambda t: not SPACE.search(t)),
-    NICE_IDS.filter(lambda t: not SPACE.search(t)),
-    st.sampled_from(["u\x00", "\x1b[0m", "i\x7f", "user", "item", "user_id", "userId", "§"]),
+TXT_IDS = NICE_IDS.filter(lambda t: not SPACE.search(t))
+ODD_TXT_IDS = st.sampled_from(["u\x00", "\x1b[0m", "i\x7f", "user", "item", "user_id", "§"])
+TXT_FAULTS = {0: ODD_TXT_IDS, 1: ODD_TXT_IDS}
+txt_strategy = st.lists(st.tuples(TXT_IDS, TXT_IDS).map(list), max_size=8).flatmap(
+    lambda rows: with_faults(rows, TXT_FAULTS)
 )
 
 
@@ -217,7 +235,7 @@ def expect_txt(pairs: list[tuple[str, str]], header: list[str] | None) -> Expect
 
 @SETTINGS
 @given(
-    st.lists(st.tuples(TXT_IDS, TXT_IDS), max_size=8),
+    txt_strategy,
     st.sampled_from([None, ["user", "item"], ["user_id", "item_id"], ["userId", "itemId"]]),
     st.sampled_from([" ", "\t", "  ", " \t "]),
     LAYOUT,
@@ -232,21 +250,14 @@ def test_user_item_text(pairs, header, separator, layout, positions, policy):
         check(path, expect_txt(pairs, header), policy)
 
 
-PARQUET_STAMPS = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.integers(-(2**40), 2**40),
-    st.none(),
-)
+PARQUET_FAULTS = {0: ODD_IDS, 2: st.sampled_from([None, float("nan"), float("inf"), -1e400])}
+parquet_strategy = st.lists(
+    st.tuples(NICE_IDS, st.integers(0, 9), st.integers(-(2**40), 2**40)).map(list), max_size=8
+).flatmap(lambda rows: with_faults(rows, PARQUET_FAULTS))
 
 
 @SETTINGS
-@given(
-    st.lists(
-        st.tuples(tokens(NICE_IDS, ODD_IDS), st.integers(0, 9), PARQUET_STAMPS), max_size=8
-    ).flatmap(_with_repeats),
-    st.booleans(),
-    POLICIES,
-)
+@given(parquet_strategy, st.booleans(), POLICIES)
 def test_parquet(rows, stamps_as_float, policy):
     users = [r[0] for r in rows]
     items = [r[1] for r in rows]  # integer ids, read as their decimal text

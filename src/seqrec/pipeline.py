@@ -343,15 +343,16 @@ def _make_run_dir(config: Config) -> tuple[Path, Path | None]:
         return run_dir, created
     dataset = Path(config.data.dataset).stem or config.data.dataset
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    while True:
+    for _ in range(100):  # 65,536 suffixes a second: a clash is rare, a hundred never happen
         run_dir = Path("runs") / f"{config.model.name}-{dataset}-{stamp}-{secrets.token_hex(2)}"
         created = _first_missing(run_dir)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
             run_dir.mkdir(exist_ok=False)
             return run_dir, created
         except FileExistsError:
             continue
+    raise RunFolderError(f"no free run folder name under runs/ for {run_dir.name[:-5]}")
 
 
 @contextmanager

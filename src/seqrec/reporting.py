@@ -96,8 +96,6 @@ def format_number(value: float | int) -> str:
     >>> format_number(31010), format_number(41.2837), format_number(12345.678)
     ('31,010', '41.28', '12,346')
     """
-    if isinstance(value, int):
-        return f"{value:,}"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 

@@ -257,3 +257,64 @@ def test_mapping_onto_an_existing_canonical_name_is_an_error(tmp_path):
     path = write(tmp_path, "x.csv", "user,user_id,item_id\na,b,c\n")
     with pytest.raises(DataError, match=r"header: column 'user' exists and would be replaced"):
         read_interactions(path)
+
+
+# ---------------------------------------------------------------- what is data and what is not
+
+
+@pytest.mark.parametrize(
+    "first", ["user item", "user_id item_id", "userId itemId", "USER_ID:token ITEM_ID:token"]
+)
+def test_user_item_text_header_names_line_one(tmp_path, first):
+    path = write(tmp_path, "x.txt", f"{first}\n1 5\n2 6\n")
+    with pytest.raises(DataError, match=rf"x\.txt: line 1: '{first}' looks like a header"):
+        read_interactions(path)
+
+
+def test_user_item_text_first_line_of_words_above_numbers_is_a_header(tmp_path):
+    with pytest.raises(DataError, match=r"line 2: 'customer product' looks like a header"):
+        read_interactions(write(tmp_path, "x.txt", "\ncustomer product\n1 5\n2 6\n"))
+    frame = read_interactions(write(tmp_path, "y.txt", "alice film\nbob book\n"))  # all words
+    assert frame["user"].to_list() == ["alice", "bob"]
+    frame = read_interactions(write(tmp_path, "z.txt", "7 apple\n1 5\n"))  # one number
+    assert frame.height == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user_id,item_id,timestamp\nu,a,1\n,,\n", r"line 3: empty field 'user_id'"),
+        ("user_id,item_id,timestamp\nu,a,1e400\n", r"line 2: field 'timestamp' is '1e400'"),
+        ("user_id,item_id,timestamp\nu,a,-inf\n", r"line 2: field 'timestamp' is '-inf'"),
+        ('user_id,item_id,timestamp\nu,"a\tb",1\n', r"line 2: field 'item_id' 'a\\tb' holds a"),
+        ('user_id,item_id,timestamp\n" ",a,1\n', r"line 2: field 'user_id' ' ' is empty"),
+        (
+            'user_id,item_id,timestamp,note\nu,a,1,"two\nlines"\nu,b,late,x\n',
+            r"line 4: field 'timestamp' is 'late'",
+        ),
+    ],
+)
+def test_csv_values_that_are_not_data(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        read_interactions(write(tmp_path, "x.csv", text))
+
+
+def test_nan_rating_in_parquet_names_the_row(tmp_path):
+    path = tmp_path / "x.parquet"
+    pl.DataFrame(
+        {"user_id": ["a", "b"], "item_id": ["x", "y"], "rating": [4.0, float("nan")]}
+    ).write_parquet(path)
+    with pytest.raises(DataError, match=r"row 2: field 'rating' is nan, expected a finite number"):
+        read_interactions(path)
+
+
+def test_layout_details_that_are_fine(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\xef\xbb\xbfuser_id,item_id,timestamp\r\nu,a, 5 \r\n\r\nu,b,6\r\n")
+    assert read_interactions(path).rows() == [("u", "a", 5.0), ("u", "b", 6.0)]
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"\xef\xbb\xbf1 5\r\n1 6\r\n")
+    assert read_interactions(path).rows() == [("1", "5", 0.0), ("1", "6", 1.0)]
+    path = tmp_path / "x.inter"
+    path.write_bytes(b"\xef\xbb\xbfuser_id:token\titem_id:token\r\nu\ta\r\n")
+    assert read_interactions(path).rows() == [("u", "a", 0.0)]

@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from seqrec.data.errors import DataError, first_line
+from seqrec.errors import ArgumentError
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 FORMATS = {".inter": "atomic", ".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".txt": "txt"}
@@ -223,17 +224,22 @@ def _canonical(frame: pl.DataFrame, path: Path, sources: Mapping[str, str]) -> p
 
 
 def _mapping(columns: Mapping[str, str] | None, available: list[str], path: Path) -> dict[str, str]:
-    """Canonical name -> source column. A column the caller named must exist; defaults may not."""
+    """Canonical name -> source column. A column the caller named must exist; defaults may not.
+
+    Columns named ``rating`` and ``label`` are read as numbers without being named.
+    """
     given = dict(columns or {})
     unknown = sorted(set(given) - set(CANONICAL))
     if unknown:
-        raise ValueError(f"unknown column roles {unknown}; expected some of {list(CANONICAL)}")
-    mapping = {**_DEFAULT_COLUMNS, **given}
+        raise DataError.at(
+            path, None, f"unknown column roles {unknown}; expected some of {list(CANONICAL)}"
+        )
+    mapping = {**_DEFAULT_COLUMNS, "rating": "rating", "label": "label", **given}
     for name, source in list(mapping.items()):
         if source in available:
             continue
-        if name == "timestamp" and "timestamp" not in given:
-            del mapping[name]  # no time column: row order is the time
+        if name in ("timestamp", "rating", "label") and name not in given:
+            del mapping[name]  # optional; without a time column, row order is the time
             continue
         raise DataError.at(
             path, "header", f"no column '{source}' for {name} (columns: {', '.join(available)})"
@@ -357,7 +363,7 @@ def read_table(
             path, separator="," if fmt == "csv" else "\t", names=None, skip=0, quoted=fmt == "csv"
         )
     else:
-        raise ValueError(f"read_table reads csv, tsv or parquet, not {fmt!r}")
+        raise ArgumentError(f"read_table reads csv, tsv or parquet, not {fmt!r}")
     available = [c for c in frame.columns if c != "_line"]
     return _canonical(frame, path, _mapping(columns, available, path))
 
@@ -473,6 +479,8 @@ def read_interactions(
         )
     if fmt == "txt":
         if columns:
-            raise ValueError("the 'user item' text format has no column names to map")
+            raise DataError.at(
+                path, None, "the 'user item' text format has no column names to map (data.columns)"
+            )
         return read_user_item_text(path)
     return read_table(path, columns, fmt=fmt)

@@ -96,7 +96,8 @@ def _run_file(part: str, change: Callable[[Path], None], command: str = "recomme
         if command == "recommend":
             return ["recommend", str(run), "--history", "i1", "i2"]
         _csv(root / "data.csv")
-        return ["evaluate", str(run)]
+        protocol = command.partition("-")[2]
+        return ["evaluate", str(run), *(["--protocol", protocol] if protocol else [])]
 
     return setup
 
@@ -227,6 +228,16 @@ CASES = [
             else []
         ),
         "nothing to train on",
+    ),
+    (
+        "header-column-twice",
+        _data_file("d.csv", b"user_id,user_id,item_id\n1,2,3\n"),
+        "d.csv: line 1: column 'user_id' appears more than once",
+    ),
+    (
+        "bad-protocol-flag",
+        _run_file("config.yaml", lambda p: None, command="evaluate-uniform0"),
+        "protocol 'uniform0': n_negatives must be positive",
     ),
     # usability: data flags, wrong names
     (

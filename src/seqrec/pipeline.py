@@ -181,7 +181,8 @@ def protocol_of(name: str, exclude_history: bool = True) -> Protocol:
     try:
         protocol = parse_protocol(name)
     except ValueError as error:
-        raise ConfigError(str(error)) from error
+        shown = str(error) if repr(name) in str(error) else f"protocol {name!r}: {error}"
+        raise ConfigError(shown) from error
     if isinstance(protocol, FullRanking) and not exclude_history:
         return FullRanking(exclude_history=False)
     return protocol

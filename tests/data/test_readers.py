@@ -318,3 +318,10 @@ def test_layout_details_that_are_fine(tmp_path):
     path = tmp_path / "x.inter"
     path.write_bytes(b"\xef\xbb\xbfuser_id:token\titem_id:token\r\nu\ta\r\n")
     assert read_interactions(path).rows() == [("u", "a", 0.0)]
+
+
+def test_float_and_boolean_ids_are_refused(tmp_path):
+    path = tmp_path / "x.parquet"
+    pl.DataFrame({"user_id": [1.0, 2.0], "item_id": [1, 2]}).write_parquet(path)
+    with pytest.raises(DataError, match=r"field 'user_id' has type Float64, expected ids"):
+        read_interactions(path)

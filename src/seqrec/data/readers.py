@@ -92,6 +92,15 @@ def _opened(path: Path):
         raise DataError.at(path, None, f"cannot be read: {error.strerror}") from error
 
 
+def _check_header(path: Path, separator: str, quoted: bool) -> None:
+    """A header must name each column once (the fast reader would rename a repeated name)."""
+    quoting = csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE
+    header = next(csv.reader(_decoded_lines(path), delimiter=separator, quoting=quoting), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DataError.at(path, 1, f"column '{repeated[0]}' appears more than once in the header")
+
+
 def _read_delimited(
     path: Path, *, separator: str, names: list[str] | None, skip: int, quoted: bool = False
 ) -> pl.DataFrame:
@@ -104,6 +113,8 @@ def _read_delimited(
         raise DataError.at(path, None, "the file is empty")
     options = {"quote_char": '"' if quoted else None, "separator": separator}
     first = skip + (1 if names is None else 0) + 1  # line of the first data row
+    if names is None:
+        _check_header(path, separator, quoted)
     try:
         if names is None:
             frame = pl.read_csv(path, has_header=True, infer_schema=False, **options)
@@ -182,7 +193,14 @@ def _to_float(frame: pl.DataFrame, name: str, path: Path, source: str) -> pl.Ser
 
 
 def _to_ids(frame: pl.DataFrame, name: str, path: Path, source: str) -> pl.Series:
-    """Column ``name`` as Utf8 ids; an empty id or one with a control character names its row."""
+    """Column ``name`` as Utf8 ids; an empty id or one with a control character names its row.
+
+    Integers and text are ids; floats and booleans are not (``2.0`` would not match ``2``).
+    """
+    dtype = frame[name].dtype
+    if dtype.is_float() or dtype == pl.Boolean:
+        problem = f"field '{source}' has type {dtype}, expected ids (text or integers)"
+        raise DataError.at(path, None, problem)
     try:
         ids = frame[name].cast(pl.Utf8)
     except pl.exceptions.PolarsError as error:

@@ -54,7 +54,7 @@ def test_data_stats_of_a_file(interactions, capsys):
         (["train", "missing.yaml"], "no such config file: missing.yaml"),
         (["evaluate", "--model", "pop"], "--model needs --dataset"),
         (["evaluate", "--model", "pop", "--dataset", "nowhere.csv"], "'nowhere.csv' is neither"),
-        (["evaluate", "no-such-run"], "no-such-run is not a run folder"),
+        (["evaluate", "no-such-run"], "no-such-run: no such run folder"),
         (["train"], "give a CONFIG.yaml to train, or --resume RUN"),
     ],
 )

@@ -107,7 +107,7 @@ def test_unknown_model_name_is_an_error():
     ("raw", "message"),
     [
         (_raw(training={"epochs": "ten"}), "training.epochs: expected int, got 'ten'"),
-        (_raw(training={"epochs": 0}), "training.epochs: expected a positive integer"),
+        (_raw(training={"epochs": 0}), "training.epochs: expected an integer >= 1, got 0"),
         (_raw(model={"name": "demo", "dropout": "high"}), "model.dropout: expected float"),
         (_raw(evaluation={"protocols": "full"}), "evaluation.protocols: expected a list of str"),
         (_raw(data={"dataset": "x", "split": {"kind": "random"}}), "data.split.kind: expected"),
@@ -170,3 +170,107 @@ def test_config_is_immutable():
     config = config_from_dict(_raw())
     with pytest.raises(AttributeError):
         config.training.lr = 1.0  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- ranges, YAML 1.2, duplicates
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("training", "lr", -0.001, "training.lr: expected a number > 0, got -0.001"),
+        ("training", "lr", 0, "training.lr: expected a number > 0, got 0.0"),
+        ("training", "warmup_steps", -1, "training.warmup_steps: expected an integer >= 0"),
+        (
+            "training",
+            "clip_grad_norm",
+            -1.0,
+            "training.clip_grad_norm: expected a number > 0, or null",
+        ),
+        ("training", "weight_decay", -0.1, "training.weight_decay: expected a number >= 0"),
+        ("training", "seed", -1, "training.seed: expected an integer >= 0 and <= 4294967295"),
+        ("training", "num_workers", -2, "training.num_workers: expected an integer >= 0"),
+        ("training", "accelerator", "tpu", "training.accelerator: expected 'auto' | 'cpu'"),
+        ("evaluation", "batch_size", 0, "evaluation.batch_size: expected an integer >= 1, got 0"),
+        ("evaluation", "metrics", [], "evaluation.metrics: give at least one"),
+        ("data", "max_len", 0, "data.max_len: expected an integer >= 1, or null, got 0"),
+        (
+            "data",
+            "min_user_interactions",
+            -3,
+            "data.min_user_interactions: expected an integer >= 0",
+        ),
+        ("data", "duplicates", "ignore", "data.duplicates: expected 'keep' | 'drop' | 'error'"),
+        ("data", "min_rating", float("nan"), "data.min_rating: expected a finite number, got nan"),
+    ],
+)
+def test_numeric_fields_are_range_checked_with_the_key_path(section, key, value, message):
+    raw = _raw()
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config_from_dict(raw)
+
+
+def test_range_checks_reach_model_fields_that_declare_one(monkeypatch):
+    from dataclasses import field
+
+    import seqrec.models as models
+    from seqrec.config import above
+
+    @dataclass(frozen=True)
+    class Ranged:
+        n_items: int
+        temperature: float = field(default=1.0, metadata=above(0))
+
+    monkeypatch.setitem(models.MODELS, "ranged", (object, Ranged))
+    with pytest.raises(ConfigError, match=re.escape("model.temperature: expected a number > 0")):
+        config_from_dict(_raw(model={"name": "ranged", "temperature": -1}))
+
+
+def test_temporal_cut_offs_must_be_in_order():
+    split = {"kind": "temporal", "test_quantile": 0.8, "valid_quantile": 0.9}
+    with pytest.raises(ConfigError, match=re.escape("data.split.valid_quantile: 0.9 is after")):
+        config_from_dict(_raw(data={"dataset": "x", "split": split}))
+
+
+def test_yaml_files_read_numbers_as_yaml_1_2_like_overrides(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    text = yaml.safe_dump(_raw()).replace("lr: 0.002", "lr: 1e-3")
+    path.write_text(text + "")
+    assert "lr: 1e-3" in path.read_text()
+    assert load_config(path).training.lr == 0.001
+    assert load_config(path, ["training.lr=2e-3"]).training.lr == 0.002
+    path.write_text(text.replace("epochs: 3", "epochs: 012"))
+    assert load_config(path).training.epochs == 12  # YAML 1.1 would read octal 10
+
+
+def test_yes_is_text_not_a_bool(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(_raw(training={"progress_bar": True})).replace("true", "yes"))
+    with pytest.raises(
+        ConfigError, match=re.escape("training.progress_bar: expected bool, got 'yes'")
+    ):
+        load_config(path)
+
+
+def test_a_key_given_twice_is_an_error_naming_the_line(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dataset: x}\nmodel: {name: demo}\ntraining:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: not valid YAML: line 5")
+    assert "key 'lr' appears twice (first on line 4)" in message and "\n" not in message
+
+
+def test_invalid_yaml_is_one_line_naming_the_file(tmp_path: Path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: [unclosed\nmodel: {name: demo}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: not valid YAML: line")) as error:
+        load_config(path)
+    assert "\n" not in str(error.value)
+
+
+def test_strings_that_look_like_numbers_round_trip(tmp_path: Path):
+    config = config_from_dict(_raw(data={"dataset": "1e3"}))
+    assert load_config(save_config(config, tmp_path / "c.yaml")).data.dataset == "1e3"

@@ -1,8 +1,10 @@
 """The ``seqrec`` command: data, train, evaluate, recommend.
 
-Bad input (a config key, a file, an unknown id) prints one line naming the problem, no traceback,
-and exits with status 2. Heavy imports (torch, Lightning) happen inside the commands, so
-``seqrec --help`` is instant.
+Bad input (a config key, a data file, a run or model folder, an unknown id, a bad flag) prints
+one line, ``seqrec: error: <what and where>``, no traceback, and exits with status 2. That is
+every error of ``seqrec.errors`` (and a data set that cannot be fetched, or a file the operating
+system will not give us); any other exception is a bug and keeps its traceback. Heavy imports
+(torch, Lightning) happen inside the commands, so ``seqrec --help`` is instant.
 """
 
 from __future__ import annotations
@@ -13,10 +15,20 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
-from seqrec.config import ConfigError
+from seqrec.errors import ConfigError, SeqrecError
 
 EXIT_BAD_INPUT = 2
+FORMATS = ["atomic", "csv", "tsv", "parquet", "txt"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"seqrec: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 def _quiet() -> None:
@@ -34,20 +46,39 @@ def _quiet() -> None:
 # ---------------------------------------------------------------- data
 
 
-def _data_fetch(args: argparse.Namespace) -> None:
-    from seqrec.data.datasets import fetch
+def _data_config(args: argparse.Namespace):
+    """The ``data`` section a data-path command describes with --format and the column flags."""
+    from seqrec.config import Columns, DataConfig
 
+    columns = Columns(
+        user=args.user_col, item=args.item_col, timestamp=args.time_col, rating=args.rating_col
+    )
+    return DataConfig(
+        dataset=args.dataset, format=args.format, columns=columns, duplicates=args.duplicates
+    )
+
+
+def _data_fetch(args: argparse.Namespace) -> None:
+    from seqrec.data.datasets import available, fetch
+
+    if args.name not in available():
+        raise ConfigError(
+            f"unknown data set {args.name!r}; known data sets: {', '.join(available())}"
+        )
+    if args.source is not None and not Path(args.source).expanduser().exists():
+        raise ConfigError(f"--source: no such file or folder: {args.source}")
     print(fetch(args.name, source=args.source))
 
 
 def _data_stats(args: argparse.Namespace) -> None:
-    from seqrec.config import DataConfig
     from seqrec.data.corpus import build_corpus
     from seqrec.data.stats import corpus_stats, format_stats
     from seqrec.training.prepare import read_frame
 
-    frame = read_frame(DataConfig(dataset=args.dataset, format=args.format))
-    print(format_stats(corpus_stats(build_corpus(frame)), title=args.dataset))
+    data = _data_config(args)
+    corpus = build_corpus(read_frame(data), duplicates=data.duplicates)
+    print(format_stats(corpus_stats(corpus), title=args.dataset))
+    print("\n".join(corpus.load_report()))
 
 
 # ---------------------------------------------------------------- train / evaluate / recommend
@@ -84,8 +115,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     elif args.run is not None:
         from seqrec.pipeline import evaluate, load_run
 
-        if args.dataset is not None:
-            raise ConfigError("--dataset goes with --model; a run evaluates on its own data")
+        given = [
+            f
+            for f in ("dataset", "format", "user_col", "item_col", "time_col", "rating_col")
+            if getattr(args, f)
+        ]
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ConfigError(f"{flag} goes with --model; a run evaluates on its own data")
         run = load_run(args.run)
         names = args.protocol or list(run.config.evaluation.protocols)
         results = {name: evaluate(run, protocol=name) for name in names}
@@ -113,7 +150,7 @@ def _evaluate_baseline(args: argparse.Namespace) -> tuple[dict, object]:
         return evaluate_baseline(args.model, load_config(config_path), args.protocol)
     if args.dataset is None:
         raise ConfigError("--model needs --dataset NAME|PATH, or a RUN folder to take them from")
-    return evaluate_baseline(args.model, args.dataset, args.protocol or ["full"])
+    return evaluate_baseline(args.model, _data_config(args), args.protocol or ["full"])
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -135,6 +172,23 @@ def _recommend(args: argparse.Namespace) -> None:
 # ---------------------------------------------------------------- parser
 
 
+def _data_flags(parser: argparse.ArgumentParser) -> None:
+    """--format and the column flags, wherever a data path is accepted."""
+    parser.add_argument(
+        "--format", choices=FORMATS, help="default: from the file suffix (.inter .csv .tsv ...)"
+    )
+    parser.add_argument("--user-col", metavar="NAME", help="user id column (default user_id)")
+    parser.add_argument("--item-col", metavar="NAME", help="item id column (default item_id)")
+    parser.add_argument(
+        "--time-col", metavar="NAME", help="time column (default timestamp; none: row order)"
+    )
+    parser.add_argument("--rating-col", metavar="NAME", help="rating column (default rating)")
+    parser.add_argument(
+        "--duplicates", choices=["keep", "drop", "error"], default="keep",
+        help="rows identical to an earlier row (always counted)",
+    )  # fmt: skip
+
+
 def _data_parser(commands: argparse._SubParsersAction) -> None:
     data = commands.add_parser("data", help="fetch named data sets, show statistics")
     sub = data.add_subparsers(dest="data_command", required=True, metavar="{fetch,stats}")
@@ -144,15 +198,15 @@ def _data_parser(commands: argparse._SubParsersAction) -> None:
     fetch.set_defaults(func=_data_fetch)
     stats = sub.add_parser("stats", help="users, items, interactions, sequence lengths")
     stats.add_argument("dataset", metavar="NAME|PATH")
-    stats.add_argument("--format", choices=["atomic", "csv", "tsv", "parquet", "txt"])
+    _data_flags(stats)
     stats.set_defaults(func=_data_stats)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seqrec", description="Sequential recommendation: data, train, evaluate, recommend."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _data_parser(commands)
 
     train = commands.add_parser("train", help="train a model from a YAML config")
@@ -170,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--model", choices=["pop"], help="a baseline, on RUN's data and split or on --dataset"
     )
     evaluate.add_argument("--dataset", metavar="NAME|PATH", help="data for --model without RUN")
+    _data_flags(evaluate)
     evaluate.add_argument("--output", metavar="DIR", help="write metrics.json and per-user values")
     evaluate.set_defaults(func=_evaluate)
 
@@ -191,21 +246,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    """The message on one line (some third-party messages run to several)."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "data":
         _quiet()
     from seqrec.data.datasets import FetchError
-    from seqrec.data.errors import DataError
 
     try:
         args.func(args)
-    except (ConfigError, DataError, FetchError, FileNotFoundError, FileExistsError) as error:
-        print(f"seqrec: error: {error}", file=sys.stderr)
+    except (SeqrecError, FetchError) as error:
+        print(f"seqrec: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (KeyError, ValueError) as error:  # unknown ids, protocols, metrics, data set names
-        message = error.args[0] if error.args else repr(error)
-        print(f"seqrec: error: {message}", file=sys.stderr)
+    except OSError as error:  # a path the system refuses (missing, permissions, disk full)
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"seqrec: error: {where}{error.strerror or _one_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 

@@ -2,31 +2,118 @@
 
 A config has five sections: ``data``, ``model``, ``training``, ``evaluation``, ``output``. Unknown
 keys anywhere are errors that name the key and list the valid ones; values are checked against the
-field types. ``model`` holds ``name`` plus that model's own config fields, checked against the
-model's config dataclass (data-derived fields such as ``n_items`` are filled in at build time).
+field types, and numeric fields against the range declared next to them (``metadata=above(0)``),
+all by one function, ``check_ranges``. ``model`` holds ``name`` plus that model's own config
+fields, checked against the model's config dataclass (data-derived fields such as ``n_items`` are
+filled in at build time); its integer fields must be at least 1 unless they declare a range.
 
-Overrides use dotted keys, ``training.lr=0.001``, with the value parsed as a YAML scalar. The
-resolved config (every default filled in) is what ``save_config`` writes, and
-``load_config(save_config(c)) == c``.
+YAML is read with the YAML 1.2 core schema, in files and in overrides alike: ``1e-3`` is a number
+(PyYAML's default YAML 1.1 reads it as text), ``012`` is twelve, ``yes`` is text, and a key given
+twice in one mapping is an error. Overrides use dotted keys, ``training.lr=0.001``, with the value
+parsed as a YAML scalar. The resolved config (every default filled in) is what ``save_config``
+writes, and ``load_config(save_config(c)) == c``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from seqrec.errors import ConfigError, first_line
+
+__all__ = ["Config", "ConfigError", "check_ranges", "load_config", "save_config"]
+
 DERIVED_MODEL_FIELDS = ("n_items",)  # model config fields that come from the data, not the user
 
 
-class ConfigError(ValueError):
-    """A config that cannot be used: the message names the key and what was expected."""
+# ---------------------------------------------------------------- ranges of numeric fields
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field accepts; a bound of None is no bound."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # True: ``low`` itself is excluded
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        low = None if self.low is None else f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        high = None if self.high is None else f"{'<' if self.high_open else '<='} {_num(self.high)}"
+        return " and ".join(part for part in (low, high) if part)
+
+
+def _num(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+# A model's integer fields are sizes, counts and lengths: at least 1, unless the model's config
+# declares another range for the field (``field(metadata=at_least(0))``).
+MODEL_INT_RANGE = Range(1)
+
+
+def above(low: float) -> dict[str, Range]:
+    """Field metadata: values strictly greater than ``low``."""
+    return {"range": Range(low, low_open=True)}
+
+
+def at_least(low: float, high: float | None = None) -> dict[str, Range]:
+    """Field metadata: ``low <= value`` (and ``<= high`` when given)."""
+    return {"range": Range(low, high)}
+
+
+def between(low: float, high: float) -> dict[str, Range]:
+    """Field metadata: ``low < value < high``."""
+    return {"range": Range(low, high, low_open=True, high_open=True)}
+
+
+def check_ranges(
+    cls: type, values: Mapping[str, Any], where: str, int_default: Range | None = None
+) -> None:
+    """Every value whose field declares a ``range`` (in its metadata) lies in it.
+
+    Works on any dataclass, including a model's config, so a new field only declares its range.
+    None passes (optional fields); a tuple is checked element by element. A float must be finite
+    (NaN and infinity are errors) whether or not its field declares a range. ``int_default`` is
+    the range of integer values whose field declares none.
+    """
+    for f in dataclasses.fields(cls):
+        rule = f.metadata.get("range")
+        value = values.get(f.name)
+        for v in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"{where}.{f.name}: expected a finite number, got {v!r}")
+            numeric = isinstance(v, int | float) and not isinstance(v, bool)
+            if rule is None and isinstance(v, int) and not isinstance(v, bool):
+                rule = int_default
+            if rule is not None and numeric and not rule.holds(v):
+                kind = "an integer" if isinstance(v, int) else "a number"
+                null = ", or null" if _accepts_none(cls, f.name) else ""
+                raise ConfigError(
+                    f"{where}.{f.name}: expected {kind} {rule.describe()}{null}, got {v!r}"
+                )
+
+
+def _accepts_none(cls: type, name: str) -> bool:
+    tp = typing.get_type_hints(cls)[name]
+    return type(None) in typing.get_args(tp)
 
 
 @dataclass(frozen=True)
@@ -55,8 +142,8 @@ class SplitConfig:
     """
 
     kind: Literal["leave_one_out", "temporal", "file"] = "leave_one_out"
-    test_quantile: float | None = None
-    valid_quantile: float | None = None
+    test_quantile: float | None = field(default=None, metadata=between(0, 1))
+    valid_quantile: float | None = field(default=None, metadata=between(0, 1))
     test_time: float | None = None
     valid_time: float | None = None
     targets: Literal["next", "all"] = "next"
@@ -72,23 +159,30 @@ class SplitConfig:
             )
         if self.valid_quantile is not None and self.valid_time is not None:
             raise ConfigError("data.split: give valid_quantile or valid_time, not both")
-        for name in ("test_quantile", "valid_quantile"):
-            q = getattr(self, name)
-            if q is not None and not 0.0 < q < 1.0:
-                raise ConfigError(f"data.split.{name}: expected a share between 0 and 1, got {q}")
+        for valid, test in (("valid_quantile", "test_quantile"), ("valid_time", "test_time")):
+            v, t = getattr(self, valid), getattr(self, test)
+            if v is not None and t is not None and v > t:
+                raise ConfigError(f"data.split.{valid}: {v:g} is after {test} {t:g}")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Where the interactions come from and how they are filtered and split."""
+    """Where the interactions come from and how they are filtered and split.
+
+    ``format`` None takes the format from the file's suffix (``.inter`` atomic, ``.csv``,
+    ``.tsv``, ``.parquet``, ``.txt`` for ``user item`` lines). ``duplicates`` says what to do with
+    rows identical to an earlier row in every column: ``keep`` them (the count is reported),
+    ``drop`` them (reported as a filter step) or stop with an ``error`` naming the first.
+    """
 
     dataset: str  # a named data set (see ``seqrec data fetch``) or a file path
     format: Literal["atomic", "csv", "tsv", "parquet", "txt"] | None = None
     columns: Columns = field(default_factory=Columns)
     min_rating: float | None = None
-    min_user_interactions: int = 0
-    min_item_interactions: int = 0
-    max_len: int | None = None  # keep each user's newest max_len interactions
+    min_user_interactions: int = field(default=0, metadata=at_least(0))
+    min_item_interactions: int = field(default=0, metadata=at_least(0))
+    max_len: int | None = field(default=None, metadata=at_least(1))  # newest max_len per user
+    duplicates: Literal["keep", "drop", "error"] = "keep"
     split: SplitConfig = field(default_factory=SplitConfig)
 
 
@@ -101,6 +195,9 @@ class ModelConfig:
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)
+
+
+SEED_RANGE = at_least(0, 2**32 - 1)  # what NumPy's and Lightning's seeding accept
 
 
 @dataclass(frozen=True)
@@ -118,59 +215,45 @@ class TrainingConfig:
     epoch (masked differently each time). ``length_buckets`` batches windows of similar length,
     each batch only as wide as it needs. ``last_item_copy`` adds one copy of every window per
     epoch trained on its newest item only (the BERT4Rec authors' data generation).
+    ``clip_grad_norm`` null turns clipping off. ``accelerator`` is ``auto``, ``cpu``, ``gpu``,
+    ``cuda`` or ``mps``; training checks that the machine has it. ``progress_bar`` draws a bar
+    when the output is a terminal; otherwise (or with false) one line is printed per epoch.
     """
 
-    epochs: int = 50
-    max_steps: int | None = None
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
-    clip_grad_norm: float | None = 5.0
-    seed: int = 42
-    seeds: tuple[int, ...] = ()
-    eval_every: int = 1
+    epochs: int = field(default=50, metadata=at_least(1))
+    max_steps: int | None = field(default=None, metadata=at_least(1))
+    batch_size: int = field(default=128, metadata=at_least(1))
+    lr: float = field(default=1e-3, metadata=above(0))
+    weight_decay: float = field(default=0.0, metadata=at_least(0))
+    warmup_steps: int = field(default=0, metadata=at_least(0))
+    clip_grad_norm: float | None = field(default=5.0, metadata=above(0))
+    seed: int = field(default=42, metadata=SEED_RANGE)
+    seeds: tuple[int, ...] = field(default=(), metadata=SEED_RANGE)
+    eval_every: int = field(default=1, metadata=at_least(1))
     early_stopping_metric: str = "NDCG@10"
-    patience: int = 5
-    window_step: int | None = None
-    dupe_factor: int = 1
+    patience: int = field(default=5, metadata=at_least(1))
+    window_step: int | None = field(default=None, metadata=at_least(1))
+    dupe_factor: int = field(default=1, metadata=at_least(1))
     length_buckets: bool = False
     last_item_copy: bool = False
-    num_workers: int = 0
-    accelerator: str = "auto"
+    num_workers: int = field(default=0, metadata=at_least(0))
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
     precision: Literal["32", "bf16-mixed"] = "32"
     progress_bar: bool = True
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
-        positive = ("epochs", "batch_size", "eval_every", "patience", "dupe_factor")
-        for name in positive:
-            value = getattr(self, name)
-            if value < 1:
-                raise ConfigError(f"training.{name}: expected a positive integer, got {value}")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"training.max_steps: expected >= 1 or null, got {self.max_steps}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"training.seeds: expected distinct seeds, got {list(self.seeds)}")
-        if self.window_step is not None and self.window_step < 1:
-            step = self.window_step
-            raise ConfigError(f"training.window_step: expected >= 1 or null, got {step}")
 
 
 @dataclass(frozen=True)
 class BootstrapConfig:
     """The user bootstrap behind every confidence interval: resamples, level and seed."""
 
-    resamples: int = 1000
-    level: float = 0.95
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.resamples < 1:
-            n = self.resamples
-            raise ConfigError(f"evaluation.bootstrap.resamples: expected >= 1, got {n}")
-        if not 0.0 < self.level < 1.0:
-            raise ConfigError(f"evaluation.bootstrap.level: expected in (0, 1), got {self.level}")
+    resamples: int = field(default=1000, metadata=at_least(1))
+    level: float = field(default=0.95, metadata=between(0, 1))
+    seed: int = field(default=0, metadata=SEED_RANGE)
 
 
 @dataclass(frozen=True)
@@ -185,16 +268,21 @@ class EvaluationConfig:
 
     protocols: tuple[str, ...] = ("full",)
     metrics: tuple[str, ...] = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR")
-    batch_size: int = 256
+    batch_size: int = field(default=256, metadata=at_least(1))
     exclude_history: bool = True
     valid_protocol: str | None = None
-    negatives_seed: int = 12345
+    negatives_seed: int = field(default=12345, metadata=SEED_RANGE)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("protocols", "metrics"):
+            if not getattr(self, name):
+                raise ConfigError(f"evaluation.{name}: give at least one")
 
 
 @dataclass(frozen=True)
 class OutputConfig:
-    """``dir`` None makes ``runs/<model>-<dataset>-<time>`` when the run starts."""
+    """``dir`` None makes ``runs/<model>-<dataset>-<time>-<suffix>`` when the run starts."""
 
     dir: str | None = None
 
@@ -284,6 +372,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             values[name] = _convert(raw[name], hints[name], key)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing config key '{key}'")
+    check_ranges(cls, values, where)
     return cls(**values)
 
 
@@ -316,6 +405,7 @@ def _model_config(raw: Any) -> ModelConfig:
             resolved[name] = f.default_factory()
         else:
             raise ConfigError(f"missing config key 'model.{name}' for model {raw['name']!r}")
+    check_ranges(cls, resolved, "model", int_default=MODEL_INT_RANGE)
     return ModelConfig(raw["name"], tuple(resolved.items()))
 
 
@@ -362,26 +452,87 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# ---------------------------------------------------------------- YAML 1.2 core schema
+
+_CORE_SCHEMA = (  # (tag, pattern, first characters): the YAML 1.2 core schema's plain scalars
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+)
+
+
+def _use_core_schema(cls: type) -> type:
+    """Replace the YAML 1.1 implicit types of a PyYAML loader or dumper by the core schema."""
+    cls.yaml_implicit_resolvers = {}
+    for tag, pattern, first in _CORE_SCHEMA:
+        cls.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(pattern), list(first))
+    return cls
+
+
+@_use_core_schema
+class _Loader(yaml.SafeLoader):
+    """Core-schema scalars; a key given twice in one mapping is an error, not a silent last-wins."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        self.flatten_mapping(node)
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (first on line {seen[key]})",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = self.construct_scalar(node)
+        return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)  # 012 is 12
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+@_use_core_schema
+class _Dumper(yaml.SafeDumper):
+    """Quotes exactly the strings ``_Loader`` would read as something else (e.g. ``1e3``)."""
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """One line: where (line, column) and what, without PyYAML's multi-line snippet."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or first_line(error)
+    if mark is None:
+        return problem
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text with the core schema (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_Loader)
+
+
 # ---------------------------------------------------------------- files and overrides
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``a.b=c`` -> ("a.b", c) with ``c`` parsed as a YAML scalar (``1e-3`` is a float)."""
+    """``a.b=c`` -> ("a.b", c) with ``c`` parsed as a YAML value (``1e-3`` is a float)."""
     key, sep, value = text.partition("=")
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"override {text!r}: expected key.path=value, e.g. training.lr=0.001")
-    parsed = yaml.safe_load(value) if value.strip() else None
-    if isinstance(parsed, str):
-        parsed = _number_or_text(parsed)
-    return key, parsed
-
-
-def _number_or_text(text: str) -> Any:
-    # YAML 1.1 reads 1e-3 as a string (it wants 1.0e-3); users mean the number
     try:
-        return float(text) if any(c in text for c in ".eE") else text
-    except ValueError:
-        return text
+        parsed = parse_yaml(value) if value.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"override {text!r}: not a YAML value: {_yaml_problem(error)}") from error
+    return key, parsed
 
 
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[tuple[str, Any]]) -> dict[str, Any]:
@@ -406,13 +557,16 @@ def _plain_copy(raw: Any) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping of a YAML config file; every problem is a ``ConfigError`` naming the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"no such config file: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {error.start})") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(error)}") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections (data, model, ...)")
     return raw
@@ -431,6 +585,8 @@ def save_config(config: Config, path: str | Path) -> Path:
     """Write the resolved config as YAML (readable back with ``load_config``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config_to_dict(config), sort_keys=False, default_flow_style=False)
+    text = yaml.dump(
+        config_to_dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False
+    )
     path.write_text(text, encoding="utf-8")
     return path

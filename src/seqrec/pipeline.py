@@ -6,14 +6,27 @@
 
 A run lives in one folder (see ``reporting.py``): everything needed to evaluate it again or to
 recommend with it is read back from there, and model loading never unpickles.
+
+With ``training.seeds`` a run trains one model per seed into ``seed-<s>/`` folders and reports
+each metric's mean and spread across the seeds at the top (``seqrec.evaluation.seeds``).
+
+``train`` checks everything it can before it writes anything: the whole config (types, ranges,
+names of protocols and metrics, the accelerator against this machine), the data (read,
+preprocessed and split once, then reused), the model (built from the config and the data's item
+count) and the evaluators. Only then is the run folder made, so a failed start leaves nothing
+behind; a failure during the first epoch removes the folder it made. Every problem with the
+input is one of ``seqrec.errors`` (one line naming the file, key or argument).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
+import secrets
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +40,6 @@ from seqrec import models
 from seqrec.batch import SequenceBatch
 from seqrec.config import (
     Config,
-    ConfigError,
     DataConfig,
     EvaluationConfig,
     ModelConfig,
@@ -41,7 +53,14 @@ from seqrec.config import (
 )
 from seqrec.data.batching import pad_left
 from seqrec.data.corpus import Sequences, Vocabulary
-from seqrec.data.splits import EvalSet
+from seqrec.errors import (
+    ArgumentError,
+    ConfigError,
+    DataError,
+    RunFolderError,
+    SeqrecError,
+    first_line,
+)
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
@@ -49,11 +68,13 @@ from seqrec.evaluation.seeds import SeedsResult, across_seeds
 from seqrec.metrics.ranking import parse_metric_name
 from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report, write_seeds_report
-from seqrec.training.export import load_model_dir, save_model_dir
-from seqrec.training.fit import FitResult, fit, seed_everything
+from seqrec.training.data import MIN_WINDOW
+from seqrec.training.export import WEIGHTS, load_model_dir, read_json, save_model_dir
+from seqrec.training.fit import LAST_CHECKPOINT, FitResult, check_training, fit, seed_everything
 from seqrec.training.prepare import PreparedData, prepare_data
 
 MODEL_DIR = "model"
+CONFIG_FILE = "config.yaml"
 BASELINES = {"pop": Pop}  # fitted from counts, evaluated without a training run
 
 
@@ -61,8 +82,10 @@ BASELINES = {"pop": Pop}  # fitted from counts, evaluated without a training run
 class Run:
     """A trained model with its config, item vocabulary and test results.
 
-    A run of several seeds (``training.seeds``) has no model of its own: ``seeds`` holds one run
-    per seed (its ``seed-<s>/`` folder) and ``results`` their metrics across seeds.
+    ``metrics`` (as in ``metrics.json``) is read on first use: loading a run to recommend with it
+    reads only what recommending needs. A run of several seeds (``training.seeds``) has no model
+    of its own: ``seeds`` holds one run per seed (its ``seed-<s>/`` folder) and ``results`` their
+    metrics across seeds.
     """
 
     dir: Path
@@ -70,20 +93,10 @@ class Run:
     model: nn.Module | None
     items: Vocabulary
     results: dict[str, EvalResult | SeedsResult] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)  # as in metrics.json
     fit: FitResult | None = None
     data: PreparedData | None = field(default=None, repr=False)  # rebuilt from config on demand
+    saved_metrics: dict[str, Any] | None = field(default=None, repr=False)
     seeds: list[Run] = field(default_factory=list)
-
-    def per_user(self, protocol: str) -> pl.DataFrame:
-        """The saved per-user test values under ``protocol`` (raw user ids; seed means)."""
-        path = self.dir / "per_user" / f"{protocol}.parquet"
-        if not path.is_file():
-            saved = sorted(p.stem for p in (self.dir / "per_user").glob("*.parquet"))
-            raise FileNotFoundError(
-                f"{self.dir} has no per-user values for {protocol!r}; saved: {', '.join(saved)}"
-            )
-        return pl.read_parquet(path)
 
     def prepared(self) -> PreparedData:
         """The run's corpus and split (read once, then kept)."""
@@ -92,8 +105,65 @@ class Run:
         return self.data
 
     @property
+    def metrics(self) -> dict[str, Any]:
+        """The run's ``metrics.json`` ({} when there is none); invalid JSON names the file."""
+        if self.saved_metrics is None:
+            path = self.dir / "metrics.json"
+            self.saved_metrics = read_json(path) if path.is_file() else {}
+        return self.saved_metrics
+
+    @property
     def report(self) -> Path:
         return self.dir / "report.md"
+
+    def per_user(self, protocol: str) -> pl.DataFrame:
+        """The saved per-user test values under ``protocol`` (raw user ids; seed means)."""
+        path = self.dir / "per_user" / f"{protocol}.parquet"
+        if not path.is_file():
+            saved = sorted(p.stem for p in (self.dir / "per_user").glob("*.parquet"))
+            raise RunFolderError(
+                f"{self.dir} has no per-user values for {protocol!r}; saved: {', '.join(saved)}"
+            )
+        return pl.read_parquet(path)
+
+
+# ---------------------------------------------------------------- arguments of the API
+
+
+def _path_arg(value: Any, name: str) -> Path:
+    if isinstance(value, Path) or (isinstance(value, str) and value):
+        return Path(value)
+    raise ArgumentError(f"{name}: expected a folder path (str or Path), got {value!r}")
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ArgumentError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _id_list(value: Any, name: str) -> list[str]:
+    """A non-empty sequence of raw ids (str or int) as strings; a string is not a sequence here."""
+    is_sequence = isinstance(value, Sequence) or (isinstance(value, np.ndarray) and value.ndim == 1)
+    if isinstance(value, str | bytes) or not is_sequence:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise ArgumentError(
+            f"{name}: expected a list of item ids, got {type(value).__name__} {shown}"
+        )
+    for index, item in enumerate(value):
+        if isinstance(item, bool | np.bool_) or not isinstance(item, str | int | np.integer):
+            raise ArgumentError(f"{name}[{index}]: expected an item id (str or int), got {item!r}")
+    if len(value) == 0:
+        raise ArgumentError(f"{name} is empty: give at least one item id")
+    return [str(item) for item in value]
+
+
+def _names(value: Any, name: str) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
+        raise ArgumentError(f"{name}: expected a non-empty list of names, got {value!r}")
+    if not all(isinstance(v, str) for v in value):
+        raise ArgumentError(f"{name}: expected names (str), got {list(value)!r}")
+    return list(value)
 
 
 # ---------------------------------------------------------------- config and checks
@@ -107,6 +177,10 @@ def resolve_config(config: ConfigLike, overrides: dict[str, Any] | None = None) 
 
     Keyword-style keys may use ``__`` for the dots: ``training__epochs=3``.
     """
+    if not isinstance(config, Config | Mapping | str | Path):
+        raise ArgumentError(
+            f"config: expected a Config, a mapping or a YAML path, got {type(config).__name__}"
+        )
     pairs = [(k.replace("__", "."), v) for k, v in (overrides or {}).items()]
     if isinstance(config, Config):
         raw = config_to_dict(config)
@@ -121,7 +195,13 @@ def resolve_config(config: ConfigLike, overrides: dict[str, Any] | None = None) 
 
 def protocol_of(name: str, exclude_history: bool = True, negatives_seed: int = 12345) -> Protocol:
     """``parse_protocol`` where ``exclude_history=False`` turns ``full`` into keep-history."""
-    protocol = parse_protocol(name, negatives_seed)
+    if not isinstance(name, str):
+        raise ArgumentError(f"protocol: expected a protocol name (str), got {name!r}")
+    try:
+        protocol = parse_protocol(name, negatives_seed)
+    except ValueError as error:
+        shown = str(error) if repr(name) in str(error) else f"protocol {name!r}: {error}"
+        raise ConfigError(shown) from error
     if isinstance(protocol, FullRanking) and not exclude_history:
         return FullRanking(exclude_history=False)
     return protocol
@@ -130,23 +210,24 @@ def protocol_of(name: str, exclude_history: bool = True, negatives_seed: int = 1
 def check_evaluation(config: Config) -> None:
     """Fail before any data is read on a protocol or metric name that does not exist."""
     ev = config.evaluation
-    try:
-        for name in (*ev.protocols, *([ev.valid_protocol] if ev.valid_protocol else [])):
-            parse_protocol(name)
-        for name in (*ev.metrics, config.training.early_stopping_metric):
-            parse_metric_name(name)
-    except ValueError as error:
-        raise ConfigError(f"evaluation: {error}") from error
-    if not ev.protocols:
-        raise ConfigError("evaluation.protocols: give at least one protocol")
-
-
-def _run_dir(config: Config) -> Path:
-    if config.output.dir:
-        return Path(config.output.dir)
-    dataset = Path(config.data.dataset).stem or config.data.dataset
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.model.name}-{dataset}-{stamp}"
+    for key, names in (
+        ("evaluation.protocols", ev.protocols),
+        ("evaluation.valid_protocol", [ev.valid_protocol] if ev.valid_protocol else []),
+    ):
+        for name in names:
+            try:
+                parse_protocol(name)
+            except ValueError as error:
+                raise ConfigError(f"{key}: {error}") from error
+    for key, names in (
+        ("evaluation.metrics", ev.metrics),
+        ("training.early_stopping_metric", [config.training.early_stopping_metric]),
+    ):
+        for name in names:
+            try:
+                parse_metric_name(name)
+            except ValueError as error:
+                raise ConfigError(f"{key}: {error}") from error
 
 
 def device_for(config: Config) -> str:
@@ -154,11 +235,43 @@ def device_for(config: Config) -> str:
     return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
 
 
-# ---------------------------------------------------------------- training
+# ---------------------------------------------------------------- the checks before a run
 
 
 def _model_args(config: Config, n_items: int) -> dict[str, Any]:
     return {**config.model.kwargs(), "n_items": n_items}
+
+
+def build_run_model(config: Config, n_items: int) -> nn.Module:
+    """The config's model for ``n_items`` items; its own argument checks become ``ConfigError``."""
+    try:
+        return models.build_model(config.model.name, **_model_args(config, n_items))
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as error:  # its own checks
+        # "SASRecConfig.n_negatives: ..." -> "model.n_negatives: ..."
+        message = re.sub(r"\b\w+Config\.(\w+)", r"model.\1", first_line(error))
+        raise ConfigError(f"model ({config.model.name}, {n_items:,} items): {message}") from error
+
+
+def _evaluator(
+    ev: EvaluationConfig, data: PreparedData, name: str, valid: bool, metrics: tuple[str, ...]
+) -> Evaluator:
+    eval_set = data.split.valid if valid else data.split.test
+    key = "evaluation.valid_protocol" if valid else "evaluation.protocols"
+    if len(eval_set) == 0:
+        notes = "; ".join(data.split.notes) or "no user has an interaction to hold out"
+        raise DataError(
+            f"data.split: the {'validation' if valid else 'test'} set is empty ({notes})"
+        )
+    try:
+        return Evaluator(
+            eval_set, protocol_of(name, ev.exclude_history, ev.negatives_seed),
+            data.corpus.n_items, data.corpus.item_counts(), metrics=metrics,
+            batch_size=ev.batch_size, bootstrap=ev.bootstrap,
+        )  # fmt: skip
+    except ValueError as error:  # e.g. fewer items left than the protocol's negatives
+        if isinstance(error, SeqrecError):
+            raise
+        raise ConfigError(f"{key}: {name}: {error}") from error
 
 
 def _validator(config: Config, data: PreparedData) -> Evaluator | None:
@@ -166,20 +279,123 @@ def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     if len(data.split.valid) == 0:
         return None
     metrics = tuple(dict.fromkeys((*ev.metrics, config.training.early_stopping_metric)))
-    name = ev.valid_protocol or ev.protocols[0]
-    return _evaluator(ev, data, data.split.valid, name, metrics)
+    return _evaluator(ev, data, ev.valid_protocol or ev.protocols[0], True, metrics)
 
 
-def _evaluator(
-    ev: EvaluationConfig, data: PreparedData, eval_set: EvalSet, protocol: str,
-    metrics: tuple[str, ...],
-) -> Evaluator:  # fmt: skip
-    """An evaluator with the config's protocol settings, negatives seed and bootstrap."""
-    return Evaluator(
-        eval_set, protocol_of(protocol, ev.exclude_history, ev.negatives_seed),
-        data.corpus.n_items, data.corpus.item_counts(), metrics=metrics,
-        batch_size=ev.batch_size, bootstrap=ev.bootstrap,
-    )  # fmt: skip
+def _test_evaluator(ev: EvaluationConfig, data: PreparedData, protocol: str) -> Evaluator:
+    return _evaluator(ev, data, protocol, False, ev.metrics)
+
+
+def _check_trainable(data: PreparedData) -> None:
+    if not (data.split.train.lengths >= MIN_WINDOW).any():
+        raise DataError(
+            f"{data.corpus.n_users:,} users, but none has {MIN_WINDOW} or more training "
+            "interactions after the split: nothing to train on"
+        )
+
+
+@dataclass
+class _Plan:
+    """Everything a run needs, built and checked before anything is written."""
+
+    config: Config
+    data: PreparedData
+    model: nn.Module
+    validator: Evaluator | None
+    testers: dict[str, Evaluator]
+
+
+def _plan(config: Config) -> _Plan:
+    check_evaluation(config)
+    check_training(config.training)
+    data = prepare_data(config.data)
+    _check_trainable(data)
+    seed_everything(config.training.seed)  # before the weights are initialised
+    model = build_run_model(config, data.corpus.n_items)
+    validator = _validator(config, data)
+    ev = config.evaluation
+    testers = {name: _test_evaluator(ev, data, name) for name in ev.protocols}
+    return _Plan(config, data, model, validator, testers)
+
+
+# ---------------------------------------------------------------- run folders
+
+
+def _holds_training(run_dir: Path) -> bool:
+    return (run_dir / "checkpoints" / LAST_CHECKPOINT).is_file() or (run_dir / MODEL_DIR).is_dir()
+
+
+def _check_free(run_dir: Path) -> None:
+    """A folder to train into: new, empty, or left by a start that never finished an epoch."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"output.dir: {run_dir} exists and is not a folder")
+    if not run_dir.is_dir():
+        return
+    if _holds_training(run_dir):
+        raise RunFolderError(
+            f"{run_dir} already holds a run; continue it with: seqrec train --resume {run_dir}, "
+            "or set output.dir to another folder"
+        )
+    if any(run_dir.iterdir()) and not (run_dir / CONFIG_FILE).is_file():
+        raise RunFolderError(f"output.dir: {run_dir} is not empty and holds no seqrec run")
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder that ``mkdir(parents=True)`` of ``path`` would create, if any."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _make_run_dir(config: Config) -> tuple[Path, Path | None]:
+    """(run folder, the outermost folder this call created, if any).
+
+    Default names are unique even for runs started in the same second: a random suffix, and a
+    ``mkdir`` that fails rather than share a folder.
+    """
+    if config.output.dir:
+        run_dir = Path(config.output.dir)
+        _check_free(run_dir)
+        created = _first_missing(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir, created
+    dataset = Path(config.data.dataset).stem or config.data.dataset
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):  # 65,536 suffixes a second: a clash is rare, a hundred never happen
+        run_dir = Path("runs") / f"{config.model.name}-{dataset}-{stamp}-{secrets.token_hex(2)}"
+        created = _first_missing(run_dir)
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(exist_ok=False)
+            return run_dir, created
+        except FileExistsError:
+            continue
+    raise RunFolderError(f"no free run folder name under runs/ for {run_dir.name[:-5]}")
+
+
+@contextmanager
+def _removed_on_failure(run_dir: Path, created: Path | None) -> Iterator[None]:
+    """Folders this call made are removed again if the run fails before its first checkpoint.
+
+    The run folder goes with its contents; folders above it (e.g. ``runs/``) only while empty,
+    so a run started beside this one at the same moment is never touched.
+    """
+    try:
+        yield
+    except BaseException:
+        if created is not None and not _holds_training(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for folder in run_dir.parents:
+                if folder == created.parent or not folder.is_dir() or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+        raise
+
+
+# ---------------------------------------------------------------- training
 
 
 def _evaluate(evaluator: Evaluator, model: nn.Module, config: Config) -> EvalResult:
@@ -187,135 +403,157 @@ def _evaluate(evaluator: Evaluator, model: nn.Module, config: Config) -> EvalRes
     return evaluator.evaluate(model.to(device), device)
 
 
-def _start(config: ConfigLike, overrides: dict[str, Any]) -> tuple[Config, Path]:
-    config = resolve_config(config, overrides)
-    check_evaluation(config)
-    run_dir = _run_dir(config)
-    if (run_dir / "config.yaml").exists():
-        raise FileExistsError(f"{run_dir} already holds a run; resume it or set another output.dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = dataclasses.replace(config, output=OutputConfig(str(run_dir)))
-    save_config(config, run_dir / "config.yaml")
-    return config, run_dir
-
-
 def train(config: ConfigLike, **overrides: Any) -> Run:
     """Train, evaluate on the test set under every configured protocol, write the run folder.
 
     With ``training.seeds``, one model per seed (``seed-<s>/``) and their spread at the top.
     """
-    config, run_dir = _start(config, overrides)
-    if config.training.seeds:
-        return _train_seeds(config, run_dir, resume=False)
-    return _train_in(config, run_dir, resume=False)
+    plan = _plan(resolve_config(config, overrides))
+    run_dir, created = _make_run_dir(plan.config)
+    with _removed_on_failure(run_dir, created):
+        plan.config = dataclasses.replace(plan.config, output=OutputConfig(str(run_dir)))
+        save_config(plan.config, run_dir / CONFIG_FILE)
+        if plan.config.training.seeds:
+            return _train_seeds(plan, run_dir, resume=False)
+        return _train_in(plan, run_dir, resume=False)
 
 
 def resume(run_dir: str | Path) -> Run:
-    """Continue an interrupted run from its last checkpoint, exactly where it stopped."""
-    run_dir = Path(run_dir)
-    config = load_config(run_dir / "config.yaml")
+    """Continue an interrupted run from its last checkpoint, exactly where it stopped.
+
+    A run of several seeds skips the seeds that finished and continues the interrupted one.
+    """
+    run_dir = _path_arg(run_dir, "run_dir")
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise RunFolderError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+    config = load_config(config_path)
     if config.training.seeds:
-        return _train_seeds(config, run_dir, resume=True)
-    return _train_in(config, run_dir, resume=True)
+        return _train_seeds(_plan(config), run_dir, resume=True)
+    if not (run_dir / "checkpoints" / LAST_CHECKPOINT).is_file():
+        raise RunFolderError(
+            f"{run_dir}: nothing to resume, training never finished an epoch "
+            f"(no checkpoints/{LAST_CHECKPOINT}); start it again with: seqrec train {config_path}"
+        )
+    return _train_in(_plan(config), run_dir, resume=True)
 
 
-def _fit_model(
-    model: nn.Module, config: Config, data: PreparedData, run_dir: Path, resume: bool
-) -> FitResult:
+def _fit_model(plan: _Plan, run_dir: Path, resume: bool) -> FitResult:
     """Train with Lightning; a model with nothing to train (a count baseline) is only prepared.
 
     Models that keep statistics of the training split (popularity counts, for a baseline or a
     negative sampler) get them through ``prepare_from_training`` first.
     """
+    model, config, train_split = plan.model, plan.config, plan.data.split.train
     prepare = getattr(model, "prepare_from_training", None)
     if prepare is not None:
-        prepare(data.split.train)
+        prepare(train_split)
     if not any(p.requires_grad for p in model.parameters()):
         return FitResult.untrained(config.training.early_stopping_metric)
-    validator = _validator(config, data)
-    return fit(model, data.split.train, validator, config.training, run_dir, resume)
+    return fit(model, train_split, plan.validator, config.training, run_dir, resume)
 
 
-def _train_in(config: Config, run_dir: Path, resume: bool, data: PreparedData | None = None) -> Run:
-    data = data or prepare_data(config.data)
-    seed_everything(config.training.seed)  # before the weights are initialised
-    model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
-    fitted = _fit_model(model, config, data, run_dir, resume)
+def _train_in(plan: _Plan, run_dir: Path, resume: bool) -> Run:
+    config, data, model = plan.config, plan.data, plan.model
+    fitted = _fit_model(plan, run_dir, resume)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name,
         _model_args(config, data.corpus.n_items), data.corpus.items,
     )  # fmt: skip
-    results = {
-        name: _evaluate(_test_evaluator(config, data, name), model, config)
-        for name in config.evaluation.protocols
-    }
+    results = {name: _evaluate(ev, model, config) for name, ev in plan.testers.items()}
     metrics = save_results(run_dir, results, data.corpus.users)
     write_report(run_dir, config, data, fitted, results)
-    return Run(run_dir, config, model, data.corpus.items, results, metrics, fitted, data)
+    return Run(run_dir, config, model, data.corpus.items, results, fitted, data, metrics)
 
 
-def _train_seeds(config: Config, run_dir: Path, resume: bool) -> Run:
+def _train_seeds(plan: _Plan, run_dir: Path, resume: bool) -> Run:
     """One model per seed in ``run_dir/seed-<s>/``, then each metric across the seeds on top.
 
-    The data is read once. Resuming skips the seeds that finished (their saved model is
-    evaluated again) and continues the one that was interrupted.
+    The data and evaluators are built once. Resuming skips the seeds that finished (their saved
+    model is evaluated again) and continues the one that was interrupted.
     """
-    data = prepare_data(config.data)
-    runs = [_seed_run(config, run_dir, seed, resume, data) for seed in config.training.seeds]
+    config, data = plan.config, plan.data
+    seeds = config.training.seeds
+    runs = [_seed_run(plan, run_dir, seed, resume) for seed in seeds]
     results = {
-        name: across_seeds([run.results[name] for run in runs], config.training.seeds)
+        name: across_seeds([run.results[name] for run in runs], seeds)
         for name in config.evaluation.protocols
     }
     metrics = save_results(run_dir, results, data.corpus.users)
     write_seeds_report(run_dir, config, data, [run.fit for run in runs], results)
-    return Run(run_dir, config, None, data.corpus.items, results, metrics, None, data, runs)
+    return Run(run_dir, config, None, data.corpus.items, results, None, data, metrics, runs)
 
 
-def _seed_run(config: Config, run_dir: Path, seed: int, resume: bool, data: PreparedData) -> Run:
+def _seed_run(plan: _Plan, run_dir: Path, seed: int, resume: bool) -> Run:
     seed_dir = run_dir / f"seed-{seed}"
     if resume and (seed_dir / "metrics.json").is_file():
         done = load_run(seed_dir)
-        done.data = data
-        done.results = {name: evaluate(done, name) for name in config.evaluation.protocols}
+        done.data = plan.data
+        done.results = {n: _evaluate(ev, done.model, plan.config) for n, ev in plan.testers.items()}
         return done
-    training = dataclasses.replace(config.training, seed=seed, seeds=())
-    one = dataclasses.replace(config, training=training, output=OutputConfig(str(seed_dir)))
-    interrupted = resume and (seed_dir / "checkpoints" / "last.ckpt").is_file()
+    training = dataclasses.replace(plan.config.training, seed=seed, seeds=())
+    config = dataclasses.replace(plan.config, training=training, output=OutputConfig(str(seed_dir)))
+    seed_everything(seed)  # before the weights are initialised
+    model = build_run_model(config, plan.data.corpus.n_items)
+    interrupted = resume and (seed_dir / "checkpoints" / LAST_CHECKPOINT).is_file()
     if not interrupted:
         seed_dir.mkdir(parents=True, exist_ok=True)
-        save_config(one, seed_dir / "config.yaml")
-    return _train_in(one, seed_dir, interrupted, data)
-
-
-def _test_evaluator(config: Config, data: PreparedData, protocol: str) -> Evaluator:
-    ev = config.evaluation
-    return _evaluator(ev, data, data.split.test, protocol, ev.metrics)
+        save_config(config, seed_dir / CONFIG_FILE)
+    seed_plan = _Plan(config, plan.data, model, plan.validator, plan.testers)
+    return _train_in(seed_plan, seed_dir, interrupted)
 
 
 # ---------------------------------------------------------------- using a run
 
 
+def _load_model(run_dir: Path) -> tuple[nn.Module, Vocabulary]:
+    """The model of a run folder (or of a model folder given directly)."""
+    if (run_dir / WEIGHTS).is_file():
+        model, items, _ = load_model_dir(run_dir)
+        return model, items
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder")
+    if not (run_dir / MODEL_DIR).is_dir():
+        seed_dirs = sorted(str(p) for p in run_dir.glob("seed-*") if p.is_dir())
+        if seed_dirs:
+            raise RunFolderError(
+                f"{run_dir} holds one model per seed: use one of {', '.join(seed_dirs)}"
+            )
+        if (run_dir / "checkpoints" / LAST_CHECKPOINT).is_file():
+            raise RunFolderError(
+                f"{run_dir}: training did not finish (a checkpoint, no model yet); "
+                f"continue it with: seqrec train --resume {run_dir}"
+            )
+        raise RunFolderError(
+            f"{run_dir} holds no trained model (no {MODEL_DIR}/ folder)"
+            + (f"; start it again with: seqrec train {run_dir / CONFIG_FILE}"
+               if (run_dir / CONFIG_FILE).is_file() else "")
+        )  # fmt: skip
+    model, items, _ = load_model_dir(run_dir / MODEL_DIR)
+    return model, items
+
+
 def load_run(path: str | Path) -> Run:
-    """A run folder's config, model (safetensors, no unpickling), vocabulary and metrics.
+    """A run folder's config and model (safetensors, no unpickling); metrics load on first use.
 
     A run of several seeds loads each ``seed-<s>/`` run into ``Run.seeds``. ``Run.per_user``
     gives the saved per-user test values back.
     """
-    run_dir = Path(path)
-    if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run folder: config.yaml is missing")
-    config = load_config(run_dir / "config.yaml")
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    run_dir = _path_arg(path, "run")
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: no such run folder")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise RunFolderError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
+    config = load_config(run_dir / CONFIG_FILE)
     if config.training.seeds:
         seeds = [load_run(run_dir / f"seed-{seed}") for seed in config.training.seeds]
-        return Run(run_dir, config, None, seeds[0].items, metrics=metrics, seeds=seeds)
-    model, items, _ = load_model_dir(run_dir / MODEL_DIR)
-    return Run(run_dir, config, model, items, metrics=metrics)
+        return Run(run_dir, config, None, seeds[0].items, seeds=seeds)
+    model, items = _load_model(run_dir)
+    return Run(run_dir, config, model, items)
 
 
 def _as_run(run: Run | str | Path) -> Run:
-    return run if isinstance(run, Run) else load_run(run)
+    return run if isinstance(run, Run) else load_run(_path_arg(run, "run"))
 
 
 def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult | SeedsResult:
@@ -325,7 +563,7 @@ def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult |
     run of several seeds gives each seed's result and their spread (a ``SeedsResult``).
     """
     run = _as_run(run)
-    name = protocol or run.config.evaluation.protocols[0]
+    name = run.config.evaluation.protocols[0] if protocol is None else protocol
     protocol_of(name)  # an unknown name fails before the data is read
     if run.seeds:
         for seed_run in run.seeds:
@@ -334,18 +572,12 @@ def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult |
         return across_seeds(per_seed, run.config.training.seeds)
     data = run.prepared()
     if data.corpus.n_items != run.model.n_items:
-        raise ValueError(
-            f"the data now has {data.corpus.n_items} items but the model was trained on "
-            f"{run.model.n_items}: the data set changed since the run"
+        raise RunFolderError(
+            f"{run.dir}: the data now has {data.corpus.n_items:,} items but the model was "
+            f"trained on {run.model.n_items:,}: the data set changed since the run"
         )
-    return _evaluate(_test_evaluator(run.config, data, name), run.model, run.config)
-
-
-def _one_model(run: Run) -> Run:
-    if run.model is None:
-        folders = ", ".join(str(r.dir) for r in run.seeds)
-        raise ConfigError(f"{run.dir} holds one model per seed: use one of {folders}")
-    return run
+    evaluator = _test_evaluator(run.config.evaluation, data, name)
+    return _evaluate(evaluator, run.model, run.config)
 
 
 def evaluate_baseline(
@@ -354,52 +586,58 @@ def evaluate_baseline(
     """Fit a count baseline on a training split and test it, without a run folder.
 
     ``data`` is a run's ``Config`` (its data, preprocessing, split and evaluation settings are
-    used, so the baseline is scored on exactly the run's test users), a ``DataConfig``, or a
-    data set name or path (default preprocessing, leave-one-out). ``protocols`` default to the
-    config's. Returns the results per protocol and the user vocabulary (for per-user files).
+    used, so the baseline is scored on exactly the run's test users), a ``DataConfig`` (format,
+    columns, filters), or a data set name or path (default preprocessing, leave-one-out).
+    ``protocols`` default to the config's. Returns the results per protocol and the user
+    vocabulary (for per-user files).
     """
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
+        raise ArgumentError(f"unknown baseline {name!r}; expected one of {', '.join(BASELINES)}")
     if isinstance(data, str):
         data = DataConfig(dataset=data)
-    config = data if isinstance(data, Config) else Config(data=data, model=ModelConfig(name))
-    ev = config.evaluation
-    names = list(protocols or ev.protocols)
+    if isinstance(data, DataConfig):
+        data = Config(data=data, model=ModelConfig(name))
+    elif not isinstance(data, Config):
+        raise ArgumentError(f"data: expected a Config, a DataConfig or a name, got {data!r}")
+    ev = data.evaluation
+    names = _names(list(ev.protocols) if protocols is None else protocols, "protocols")
     for protocol in names:
         protocol_of(protocol)
-    prepared = prepare_data(config.data)
+    prepared = prepare_data(data.data)
     model = BASELINES[name].fit(prepared.split.train, prepared.corpus.n_items)
-    results = {
-        protocol: _evaluator(ev, prepared, prepared.split.test, protocol, ev.metrics).evaluate(
-            model
-        )
-        for protocol in names
-    }
+    results = {p: _test_evaluator(ev, prepared, p).evaluate(model) for p in names}
     return results, prepared.corpus.users
 
 
 @torch.no_grad()
 def recommend(
-    run: Run | str | Path, history: list[str], k: int = 10, exclude_history: bool = True
+    run: Run | str | Path, history: Sequence[str], k: int = 10, exclude_history: bool = True
 ) -> list[tuple[str, float]]:
     """Top ``k`` (raw item id, score) after a history of raw item ids (oldest first).
 
-    An id the model has never seen is an error that names it.
+    ``run`` may be a ``Run`` or a run folder (only its ``model/`` is read). An id the model has
+    never seen is an error that names it.
     """
-    run = _one_model(_as_run(run))
-    if k < 1:
-        raise ValueError(f"k must be positive, got {k}")
-    if len(history) == 0:
-        raise ValueError("history is empty: give at least one item id")
-    codes = run.items.encode([str(h) for h in history], what="item id")
+    history = _id_list(history, "history")
+    k = _positive_int(k, "k")
+    if not isinstance(exclude_history, bool):
+        raise ArgumentError(f"exclude_history: expected True or False, got {exclude_history!r}")
+    if isinstance(run, Run):
+        if run.model is None:
+            folders = ", ".join(str(r.dir) for r in run.seeds)
+            raise RunFolderError(f"{run.dir} holds one model per seed: use one of {folders}")
+        model, items = run.model, run.items
+    else:
+        model, items = _load_model(_path_arg(run, "run"))
+    codes = items.encode(history, what="item id")
     seqs = Sequences(np.array([0, len(codes)], dtype=np.int64), codes)
-    item_seq = torch.from_numpy(pad_left(seqs, np.array([0]), run.model.max_len))
-    model = run.model.cpu().eval()
+    item_seq = torch.from_numpy(pad_left(seqs, np.array([0]), model.max_len))
+    model = model.cpu().eval()
     scores = model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()[0].clone()
     scores[0] = -torch.inf  # padding
-    if exclude_history and len(codes):
+    if exclude_history:
         scores[torch.from_numpy(codes)] = -torch.inf
     k = min(k, int(torch.isfinite(scores).sum()))
     top = torch.topk(scores, k)
-    raw = run.items.decode(top.indices.numpy())
+    raw = items.decode(top.indices.numpy())
     return [(str(r), float(s)) for r, s in zip(raw, top.values.tolist(), strict=True)]

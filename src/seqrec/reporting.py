@@ -5,7 +5,7 @@ Run folder::
     config.yaml              the resolved config (load_config reads it back)
     metrics.json             test metrics per protocol: mean, 95% bootstrap CI, n
     per_user/<protocol>.parquet   every test user's metric values (raw user ids)
-    history.csv              per epoch: training loss, validation metric, wall time
+    history.csv              per epoch (appended as each ends): loss, validation metric, wall time
     training.png             loss and validation metric against epoch and wall time
     report.md                data, split, training and the metric tables
     model/                   weights.safetensors, config.json, items.json
@@ -94,12 +94,21 @@ def plot_history(history: list[dict[str, float]], metric: str, path: Path) -> Pa
     return path
 
 
+def format_number(value: float | int) -> str:
+    """Integers in full with thousands separators; floats with 4 significant digits.
+
+    >>> format_number(31010), format_number(41.2837), format_number(12345.678)
+    ('31,010', '41.28', '12,346')
+    """
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def _data_section(config: Config, data: PreparedData) -> list[str]:
-    lines = [f"## Data\n\nSource: `{config.data.dataset}`, {data.n_rows:,} interactions read.\n"]
-    lines += [f"- {step.describe()}" for step in data.corpus.filters] or ["- no filters"]
+    lines = [f"## Data\n\nSource: `{config.data.dataset}`.\n"]
+    lines += [f"- {line}" for line in data.corpus.load_report()]
     lines += ["", "| statistic | value |", "|---|---|"]
     for name, value in corpus_stats(data.corpus).items():
-        shown = f"{value:.4%}" if name == "density" else f"{value:,.4g}"
+        shown = f"{value:.4%}" if name == "density" else format_number(value)
         lines.append(f"| {name.replace('_', ' ')} | {shown} |")
     split = data.split
     n_train = int(split.train.lengths.sum())
@@ -169,9 +178,9 @@ def write_report(
     fitted: FitResult,
     results: dict[str, EvalResult],
 ) -> Path:
-    """``report.md``, with the history CSV and the plot of training curves it shows."""
+    """``report.md`` and the plot of training curves it shows (``history.csv`` is written by
+    training itself, one row per epoch)."""
     if fitted.history:
-        pl.from_dicts(fitted.history, infer_schema_length=None).write_csv(run_dir / "history.csv")
         plot_history(fitted.history, fitted.metric, run_dir / PLOT)
     lines = [f"# {config.model.name} on {config.data.dataset}", ""]
     lines += _data_section(config, data)

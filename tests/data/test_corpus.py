@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from seqrec.data.corpus import Vocabulary, build_corpus, k_core
+from seqrec.data.errors import DataError
 
 
 def frame_of(
@@ -85,9 +86,9 @@ def test_rating_threshold_counts_exactly_what_it_removed():
         1,
         1,
     )
-    with pytest.raises(ValueError, match="no 'rating' column"):
+    with pytest.raises(DataError, match="the data has no rating column"):
         build_corpus(frame_of(rows), min_rating=4)
-    with pytest.raises(ValueError, match="no interactions left after filtering: rating >= 9"):
+    with pytest.raises(DataError, match="no interactions left after filtering: rating >= 9"):
         build_corpus(frame_of(rows, ratings=[1.0] * 4), min_rating=9)
 
 
@@ -144,3 +145,29 @@ def test_invalid_max_len_and_empty_frame():
         build_corpus(frame, max_len=0)
     with pytest.raises(ValueError, match="the interaction frame is empty"):
         build_corpus(frame.clear())
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("keep", 5), ("drop", 3)])
+def test_exact_duplicates_are_counted_and_kept_or_dropped(policy, kept):
+    # (u, a, 1) three times: two rows repeat an earlier one; (u, a, 2) is a repeat at another time
+    rows = [("u", "a", 1), ("u", "a", 1), ("v", "b", 3), ("u", "a", 1), ("u", "a", 2)]
+    corpus = build_corpus(frame_of(rows), duplicates=policy)
+    assert corpus.duplicate_rows == 2
+    assert corpus.n_interactions == kept
+    assert corpus.rows_read - sum(s.rows_removed for s in corpus.filters) == kept
+    report = corpus.load_report()
+    assert report[0] == "read 5 interactions"
+    done = {"keep": "kept", "drop": "dropped"}[policy]
+    assert report[1] == f"exact duplicates (rows identical to an earlier row): 2, {done}"
+    assert report[-1] == f"kept {kept} interactions (2 users, 2 items)"
+
+
+def test_rows_differing_in_one_column_are_not_duplicates():
+    frame = frame_of([("u", "a", 1), ("u", "a", 1)], ratings=[4.0, 5.0])
+    assert build_corpus(frame, duplicates="error").duplicate_rows == 0
+
+
+def test_duplicates_error_names_the_row_and_its_values():
+    rows = [("u", "a", 1), ("v", "b", 2), ("v", "b", 2)]
+    with pytest.raises(DataError, match=r"data row 3 \(user 'v', item 'b', timestamp 2.0\)"):
+        build_corpus(frame_of(rows), duplicates="error")

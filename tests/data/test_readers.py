@@ -76,7 +76,7 @@ def test_atomic_blank_lines_are_skipped_and_lines_still_counted(tmp_path):
         ("u\ta\t1\t1\nu\tb\t1\n", r"line 3: 3 fields, expected 4"),
         ("u\ta\t1\t1\nu\tb\t1\t2\t3\n", r"line 3: 5 fields, expected 4"),
         ("u\ta\t1\t1\n\tb\t1\t2\n", r"line 3: empty field 'user_id'"),
-        ("u\ta\tgood\t1\n", r"line 2: field 'rating' is 'good', expected a number"),
+        ("u\ta\tgood\t1\n", r"line 2: field 'rating' is 'good', expected a finite number"),
         ("", r"no data rows"),
     ],
 )
@@ -199,9 +199,9 @@ def test_user_item_text_bad_line(tmp_path):
 
 
 def test_unknown_format_and_missing_file(tmp_path):
-    with pytest.raises(DataError, match=r"unknown format '.json'"):
+    with pytest.raises(DataError, match=r"cannot tell the format from '.json'"):
         read_interactions(write(tmp_path, "x.json", "{}"))
-    with pytest.raises(FileNotFoundError, match="no such file"):
+    with pytest.raises(DataError, match="no such file"):
         read_interactions(tmp_path / "absent.csv")
     frame = read_interactions(write(tmp_path, "x.dat", "1 2\n"), fmt="txt")
     assert frame.rows() == [("1", "2", 0.0)]
@@ -256,4 +256,72 @@ def test_empty_files(tmp_path):
 def test_mapping_onto_an_existing_canonical_name_is_an_error(tmp_path):
     path = write(tmp_path, "x.csv", "user,user_id,item_id\na,b,c\n")
     with pytest.raises(DataError, match=r"header: column 'user' exists and would be replaced"):
+        read_interactions(path)
+
+
+# ---------------------------------------------------------------- what is data and what is not
+
+
+@pytest.mark.parametrize(
+    "first", ["user item", "user_id item_id", "userId itemId", "USER_ID:token ITEM_ID:token"]
+)
+def test_user_item_text_header_names_line_one(tmp_path, first):
+    path = write(tmp_path, "x.txt", f"{first}\n1 5\n2 6\n")
+    with pytest.raises(DataError, match=rf"x\.txt: line 1: '{first}' looks like a header"):
+        read_interactions(path)
+
+
+def test_user_item_text_first_line_of_words_above_numbers_is_a_header(tmp_path):
+    with pytest.raises(DataError, match=r"line 2: 'customer product' looks like a header"):
+        read_interactions(write(tmp_path, "x.txt", "\ncustomer product\n1 5\n2 6\n"))
+    frame = read_interactions(write(tmp_path, "y.txt", "alice film\nbob book\n"))  # all words
+    assert frame["user"].to_list() == ["alice", "bob"]
+    frame = read_interactions(write(tmp_path, "z.txt", "7 apple\n1 5\n"))  # one number
+    assert frame.height == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("user_id,item_id,timestamp\nu,a,1\n,,\n", r"line 3: empty field 'user_id'"),
+        ("user_id,item_id,timestamp\nu,a,1e400\n", r"line 2: field 'timestamp' is '1e400'"),
+        ("user_id,item_id,timestamp\nu,a,-inf\n", r"line 2: field 'timestamp' is '-inf'"),
+        ('user_id,item_id,timestamp\nu,"a\tb",1\n', r"line 2: field 'item_id' 'a\\tb' holds a"),
+        ('user_id,item_id,timestamp\n" ",a,1\n', r"line 2: field 'user_id' ' ' is empty"),
+        (
+            'user_id,item_id,timestamp,note\nu,a,1,"two\nlines"\nu,b,late,x\n',
+            r"line 4: field 'timestamp' is 'late'",
+        ),
+    ],
+)
+def test_csv_values_that_are_not_data(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        read_interactions(write(tmp_path, "x.csv", text))
+
+
+def test_nan_rating_in_parquet_names_the_row(tmp_path):
+    path = tmp_path / "x.parquet"
+    pl.DataFrame(
+        {"user_id": ["a", "b"], "item_id": ["x", "y"], "rating": [4.0, float("nan")]}
+    ).write_parquet(path)
+    with pytest.raises(DataError, match=r"row 2: field 'rating' is nan, expected a finite number"):
+        read_interactions(path)
+
+
+def test_layout_details_that_are_fine(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\xef\xbb\xbfuser_id,item_id,timestamp\r\nu,a, 5 \r\n\r\nu,b,6\r\n")
+    assert read_interactions(path).rows() == [("u", "a", 5.0), ("u", "b", 6.0)]
+    path = tmp_path / "x.txt"
+    path.write_bytes(b"\xef\xbb\xbf1 5\r\n1 6\r\n")
+    assert read_interactions(path).rows() == [("1", "5", 0.0), ("1", "6", 1.0)]
+    path = tmp_path / "x.inter"
+    path.write_bytes(b"\xef\xbb\xbfuser_id:token\titem_id:token\r\nu\ta\r\n")
+    assert read_interactions(path).rows() == [("u", "a", 0.0)]
+
+
+def test_float_and_boolean_ids_are_refused(tmp_path):
+    path = tmp_path / "x.parquet"
+    pl.DataFrame({"user_id": [1.0, 2.0], "item_id": [1, 2]}).write_parquet(path)
+    with pytest.raises(DataError, match=r"field 'user_id' has type Float64, expected ids"):
         read_interactions(path)

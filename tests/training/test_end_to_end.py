@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -136,3 +137,16 @@ def test_training_reduced_the_loss_and_kept_the_best_weights(trained):
     best = load_file(run_dir / "checkpoints/best.safetensors")
     for name, tensor in run.model.state_dict().items():
         assert torch.equal(tensor, best[name]), name
+
+
+def test_train_logs_one_line_per_epoch_without_a_terminal(trained):
+    run_dir, printed = trained
+    lines = printed.splitlines()
+    assert lines[0] == f"training for at most 2 epochs (4 batches each); run folder: {run_dir}"
+    assert re.fullmatch(
+        r"epoch 1/2  loss \d+\.\d{4}  valid NDCG@10 0\.\d{4} \(best 0\.\d{4} @ 1\)  "
+        r"\d+\.\d s  ETA \d+ s",
+        lines[1],
+    ), lines[1]
+    assert lines[2].startswith("epoch 2/2  loss ") and "ETA" not in lines[2]
+    assert "\r" not in printed

@@ -5,6 +5,11 @@ the user's raw ids), ``timestamp`` (float) and optionally ``rating`` (float). ``
 filters it (rating threshold, iterative k-core), orders each user's interactions by time and
 encodes ids. Equal timestamps keep the order of the file: the sort is stable, so "the last item"
 of a user whose final interactions share one second is the one written last in the file.
+
+Every row read is accounted for (``SequenceCorpus.load_report``): rows read, exact duplicates
+(rows identical to an earlier row in every column, kept or dropped by policy), what each filter
+removed, and what is kept, so that read - removed = kept. In a source without time (the
+``user item`` text) the row order is the time, so a repeated line is a repeat, not a duplicate.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from seqrec.data.errors import DataError, SeqrecError, UnknownIdError
+
+DUPLICATE_POLICIES = ("keep", "drop", "error")
 PAD = 0  # item code 0 is padding; real items are 1..n_items; the mask token is n_items + 1
 
 
@@ -92,7 +100,7 @@ class Vocabulary:
         missing = [r for r in raw_ids if str(r) not in self._index]
         if missing:
             shown = ", ".join(repr(str(m)) for m in missing[:5])
-            raise KeyError(f"unknown {what}: {shown} ({len(missing)} not in the vocabulary)")
+            raise UnknownIdError(f"unknown {what}: {shown} ({len(missing)} not in the vocabulary)")
         return np.array([self._index[str(r)] for r in raw_ids], dtype=np.int64)
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
@@ -124,6 +132,9 @@ class SequenceCorpus:
     items: Vocabulary  # offset 1: code 0 is padding
     filters: tuple[FilterStep, ...] = ()
     source_rows: np.ndarray | None = None  # (nnz,) row of each interaction in the input frame
+    rows_read: int = 0  # rows of the input frame, before anything was removed
+    duplicate_rows: int = 0  # rows identical to an earlier row in every column
+    duplicates: str = "keep"  # what was done with them: keep or drop (then also a filter step)
 
     @property
     def n_users(self) -> int:
@@ -136,6 +147,20 @@ class SequenceCorpus:
     @property
     def n_interactions(self) -> int:
         return len(self.sequences.items)
+
+    def load_report(self) -> list[str]:
+        """One line per step from the rows read to the rows kept; read - removed = kept."""
+        lines = [f"read {self.rows_read:,} interactions"]
+        done = "dropped" if self.duplicates == "drop" else "kept"
+        lines.append(
+            f"exact duplicates (rows identical to an earlier row): {self.duplicate_rows:,}, {done}"
+        )
+        lines += [step.describe() for step in self.filters]
+        lines.append(
+            f"kept {self.n_interactions:,} interactions ({self.n_users:,} users, "
+            f"{self.n_items:,} items)"
+        )
+        return lines
 
     def item_counts(self) -> np.ndarray:
         """Interactions per item code, shape (n_items + 1,); index 0 (padding) is 0."""
@@ -162,6 +187,28 @@ def k_core(frame: pl.DataFrame, min_user: int, min_item: int) -> pl.DataFrame:
         frame = kept
 
 
+def _duplicates(frame: pl.DataFrame, policy: str) -> tuple[pl.DataFrame, int, list[FilterStep]]:
+    """(frame after the policy, number of rows identical to an earlier row, the drop step)."""
+    if policy not in DUPLICATE_POLICIES:
+        raise SeqrecError(
+            f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, got {policy!r}"
+        )
+    data = [c for c in frame.columns if c != "_src"]
+    repeat = frame.select(~pl.struct(data).is_first_distinct()).to_series()
+    count = int(repeat.sum())
+    if count and policy == "error":
+        row = int(repeat.arg_true()[0])
+        shown = ", ".join(f"{c} {frame[c][row]!r}" for c in ("user", "item", "timestamp"))
+        raise DataError(
+            f"data row {row + 1} ({shown}) is identical to an earlier row; {count:,} such rows "
+            "(data.duplicates: error; use keep or drop)"
+        )
+    if policy != "drop":
+        return frame, count, []
+    kept = frame.filter(~repeat)
+    return kept, count, [_step("exact duplicates dropped", frame, kept)]
+
+
 def build_corpus(
     frame: pl.DataFrame,
     *,
@@ -169,21 +216,25 @@ def build_corpus(
     min_user_interactions: int = 0,
     min_item_interactions: int = 0,
     max_len: int | None = None,
+    duplicates: str = "keep",
 ) -> SequenceCorpus:
     """Filter, time-order and encode an interaction frame.
 
-    ``max_len`` keeps each user's newest ``max_len`` interactions (counted as a filter step).
-    User codes follow first appearance in the file; item codes too, starting at 1.
+    ``duplicates`` (keep, drop, error) says what to do with rows identical to an earlier row in
+    every column; their number is in ``load_report`` either way. ``max_len`` keeps each user's
+    newest ``max_len`` interactions (counted as a filter step). User codes follow first
+    appearance in the file; item codes too, starting at 1.
     """
     if max_len is not None and max_len < 1:
-        raise ValueError(f"max_len must be at least 1, got {max_len}")
+        raise SeqrecError(f"max_len must be at least 1, got {max_len}")
     if frame.height == 0:
-        raise ValueError("the interaction frame is empty")
-    steps: list[FilterStep] = []
+        raise DataError("the interaction frame is empty")
+    rows_read = frame.height
     frame = frame.with_row_index("_src")
+    frame, duplicate_rows, steps = _duplicates(frame, duplicates)
     if min_rating is not None:
         if "rating" not in frame.columns:
-            raise ValueError("min_rating was given but the data has no 'rating' column")
+            raise DataError("data.min_rating is set but the data has no rating column")
         kept = frame.filter(pl.col("rating") >= min_rating)
         steps.append(_step(f"rating >= {min_rating:g}", frame, kept))
         frame = kept
@@ -194,7 +245,7 @@ def build_corpus(
         frame = kept
     if frame.height == 0:
         removed = "; ".join(s.describe() for s in steps)
-        raise ValueError(f"no interactions left after filtering: {removed}")
+        raise DataError(f"no interactions left after filtering: {removed}")
 
     # codes follow first appearance in the file; _src breaks equal timestamps by file order
     frame = frame.with_columns((pl.col("_src").min().over("user").rank("dense") - 1).alias("_u"))
@@ -221,4 +272,7 @@ def build_corpus(
         items=Vocabulary(items["item"].to_numpy().astype(str), offset=1),
         filters=tuple(steps),
         source_rows=frame["_src"].to_numpy().astype(np.int64),
+        rows_read=rows_read,
+        duplicate_rows=duplicate_rows,
+        duplicates="drop" if duplicates == "drop" else "keep",
     )

@@ -3,15 +3,22 @@
 ``Validation`` runs the ``Evaluator`` on the validation set every ``every`` epochs (and after the
 last), keeps the best weights (safetensors, written atomically) and stops after ``patience``
 validations without improvement. It also records the training history (loss, metric, wall time)
-for the report. ``LastCheckpoint`` writes the full Lightning checkpoint after every epoch, to a
-temporary file renamed over the old one, so a crash never leaves a half-written checkpoint. Both
-keep their state in the checkpoint, so a resumed run carries on the same history and patience.
+for the report, and appends each epoch's row to ``history.csv`` as soon as the epoch ends, so a
+long run can be followed and a crash keeps its history. ``LastCheckpoint`` writes the full
+Lightning checkpoint after every epoch, to a temporary file renamed over the old one, so a crash
+never leaves a half-written checkpoint. Both keep their state in the checkpoint, so a resumed run
+carries on the same history (``history.csv`` is rewritten from it, then appended to) and
+patience. ``EpochLog`` prints one line per epoch, for logs that are not a terminal.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback, Checkpoint, TQDMProgressBar
 from safetensors.torch import save_model
 
+from seqrec.errors import DivergedError
 from seqrec.evaluation.evaluator import Evaluator
 
 
@@ -33,10 +41,16 @@ class Validation(Callback):
     """Validation metric, best weights and early stopping (higher metric values are better)."""
 
     def __init__(
-        self, evaluator: Evaluator | None, metric: str, every: int, patience: int, best_path: Path
+        self,
+        evaluator: Evaluator | None,
+        metric: str,
+        every: int,
+        patience: int,
+        best_path: Path,
+        history_path: Path | None = None,
     ) -> None:
         self.evaluator, self.metric, self.every, self.patience = evaluator, metric, every, patience
-        self.best_path = best_path
+        self.best_path, self.history_path = best_path, history_path
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.wait = 0
@@ -55,9 +69,27 @@ class Validation(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._session_start = time.perf_counter()
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns of ``history.csv`` (a row without validation leaves its metric empty).
+
+        A run without a validation set has no metric column at all.
+        """
+        valid = [] if self.evaluator is None else [f"valid_{self.metric}"]
+        return ["epoch", "train_loss", "train_s", *valid, "time_s"]
+
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.wait >= self.patience:  # resuming a run that had already stopped early
             trainer.should_stop = True
+        if self.history_path is not None and trainer.is_global_zero:
+            # the history as restored from the checkpoint: a resumed run drops any row written
+            # after its checkpoint (a crash between the two) and continues the same file
+            tmp = self.history_path.with_name(self.history_path.name + ".tmp")
+            with tmp.open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, self.columns)
+                writer.writeheader()
+                writer.writerows(self.history)
+            os.replace(tmp, self.history_path)
 
     def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch + 1
@@ -73,6 +105,12 @@ class Validation(Callback):
             "train_loss": pl_module.epoch_loss(),
             "train_s": time.perf_counter() - self._epoch_start,  # training steps only
         }
+        if not math.isfinite(row["train_loss"]):
+            raise DivergedError(
+                f"the training loss is {row['train_loss']} in epoch {row['epoch']}: training "
+                "diverged; try a lower training.lr, training.clip_grad_norm, or other model "
+                "settings"
+            )
         if self.evaluator is not None and self._due(trainer):
             result = self.evaluator.evaluate(pl_module.model, device=pl_module.device)
             value = float(result[self.metric])
@@ -81,6 +119,9 @@ class Validation(Callback):
             self._update(trainer, pl_module, value)
         row["time_s"] = self.elapsed()
         self.history.append(row)
+        if self.history_path is not None and trainer.is_global_zero:
+            with self.history_path.open("a", newline="", encoding="utf-8") as handle:
+                csv.DictWriter(handle, self.columns).writerow(row)
 
     def _update(self, trainer: L.Trainer, pl_module: L.LightningModule, value: float) -> None:
         if self.best is None or value > self.best:
@@ -106,6 +147,88 @@ class Validation(Callback):
         self.wait, self.history = state_dict["wait"], list(state_dict["history"])
         self._elapsed_before = state_dict["elapsed"]
         self._session_start = time.perf_counter()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _print(line: str) -> None:
+    print(line, file=sys.stdout, flush=True)
+
+
+def planned_epochs(trainer: L.Trainer) -> int:
+    """The epochs a run will train at most: ``max_epochs``, or what ``max_steps`` amounts to."""
+    if trainer.max_steps > 0:
+        return -(-trainer.max_steps // max(trainer.num_training_batches, 1))
+    return trainer.max_epochs
+
+
+class EpochLog(Callback):
+    """One line per epoch: loss, validation metric (and the best so far), epoch time, ETA.
+
+    ``epoch 3/30  loss 5.1234  valid NDCG@10 0.0612 (best 0.0640 @ 2)  12.3 s  ETA 5 min``.
+    The ETA assumes every remaining epoch runs (early stopping may end sooner). Lines are
+    flushed at once, so a log file on a cluster shows each epoch when it ends. A first line names
+    the run folder, and a run that stops on an error or Ctrl-C after an epoch says (on stderr)
+    how to resume it; both also with a progress bar (``every_epoch`` False).
+    """
+
+    def __init__(
+        self,
+        validation: Validation,
+        run_dir: Path,
+        every_epoch: bool = True,
+        write: Callable[[str], None] = _print,
+    ) -> None:
+        self.validation, self.run_dir, self.write = validation, run_dir, write
+        self.every_epoch = every_epoch  # False: a progress bar shows the epochs
+        self._last_time = 0.0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        history = self.validation.history
+        self._last_time = history[-1]["time_s"] if history else 0.0
+        if trainer.is_global_zero:
+            start = f"from epoch {len(history) + 1} " if history else ""
+            self.write(
+                f"training {start}for at most {planned_epochs(trainer)} epochs "
+                f"({trainer.num_training_batches} batches each); run folder: {self.run_dir}"
+            )
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if trainer.is_global_zero and self.validation.history:
+            done = int(self.validation.history[-1]["epoch"])
+            why = "interrupted" if isinstance(exception, KeyboardInterrupt) else "stopped"
+            print(
+                f"seqrec: training {why} after epoch {done}; continue it with: "
+                f"seqrec train --resume {self.run_dir}",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.every_epoch and trainer.is_global_zero and self.validation.history:
+            self.write(self.line(self.validation.history[-1], planned_epochs(trainer)))
+
+    def line(self, row: dict[str, float], max_epochs: int) -> str:
+        """The log line of one history row (see the class docstring)."""
+        v = self.validation
+        epoch, seconds = int(row["epoch"]), row["time_s"] - self._last_time
+        self._last_time = row["time_s"]
+        parts = [f"epoch {epoch}/{max_epochs}", f"loss {row['train_loss']:.4f}"]
+        value = row.get(f"valid_{v.metric}")
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            parts.append(f"valid {v.metric} {value:.4f} (best {v.best:.4f} @ {v.best_epoch})")
+        parts.append(f"{seconds:.1f} s")
+        remaining = max_epochs - epoch
+        if remaining > 0:
+            parts.append(f"ETA {_duration(row['time_s'] / epoch * remaining)}")
+        return "  ".join(parts)
 
 
 class LastCheckpoint(Checkpoint):

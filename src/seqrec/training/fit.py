@@ -2,30 +2,66 @@
 
 Settings that cost time without telling the user anything are off: no sanity validation loop, no
 model summary, no per-step logging (the loss is logged once per epoch), and the progress bar
-redraws once a second rather than every step. ``benchmarks/lightning_overhead.py`` measures the
-remaining cost against a bare PyTorch loop.
+redraws once a second rather than every step. The bar is drawn only on a terminal: written to a
+file it would be tens of kilobytes of carriage returns. Elsewhere (or with ``progress_bar`` false)
+each epoch prints one line instead. ``benchmarks/lightning_overhead.py`` measures the remaining
+cost against a bare PyTorch loop.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from safetensors.torch import load_model
 from torch import nn
 
 from seqrec.config import TrainingConfig
 from seqrec.data.corpus import Sequences
+from seqrec.errors import ConfigError, RunFolderError
 from seqrec.evaluation.evaluator import Evaluator
-from seqrec.training.callbacks import LastCheckpoint, ThrottledProgressBar, Validation
+from seqrec.training.callbacks import EpochLog, LastCheckpoint, ThrottledProgressBar, Validation
 from seqrec.training.data import WindowDataModule
 from seqrec.training.module import SeqRecModule
 
 LAST_CHECKPOINT = "last.ckpt"
 BEST_WEIGHTS = "best.safetensors"
+HISTORY = "history.csv"
+
+
+def available_accelerators() -> list[str]:
+    """The ``training.accelerator`` values this machine can run: auto and cpu, plus what exists."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found += ["gpu", "cuda"]
+    if torch.backends.mps.is_available():
+        found += ["mps"] if "gpu" in found else ["gpu", "mps"]
+    return found
+
+
+def check_training(cfg: TrainingConfig) -> None:
+    """What the Trainer needs from this machine, checked before a run folder is made."""
+    found = available_accelerators()
+    if cfg.accelerator not in found:
+        raise ConfigError(
+            f"training.accelerator: {cfg.accelerator!r} is not available on this machine; "
+            f"available: {', '.join(found)}"
+        )
+    if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "training.tensorboard is true but tensorboard is not installed: "
+            "pip install 'seqrec[tensorboard]'"
+        )
+
+
+def show_bar(cfg: TrainingConfig) -> bool:
+    """A progress bar only when asked for and stdout is a terminal."""
+    return cfg.progress_bar and sys.stdout.isatty()
 
 
 @dataclass(frozen=True)
@@ -53,11 +89,6 @@ def _loggers(run_dir: Path, tensorboard: bool) -> list[Logger]:
         version = f"csv-{len(list((run_dir / 'logs').glob('csv*'))) + 1}"
     loggers: list[Logger] = [CSVLogger(run_dir, name="logs", version=version)]
     if tensorboard:
-        if importlib.util.find_spec("tensorboard") is None:
-            raise RuntimeError(
-                "training.tensorboard is true but tensorboard is not installed: "
-                "pip install 'seqrec[tensorboard]'"
-            )
         loggers.append(TensorBoardLogger(run_dir, name="logs", version="tensorboard"))
     return loggers
 
@@ -67,7 +98,8 @@ def make_trainer(
 ) -> L.Trainer:
     """The Trainer every run uses (also what the overhead benchmark times)."""
     callbacks = list(callbacks)
-    if cfg.progress_bar:
+    bar = show_bar(cfg)
+    if bar:
         callbacks.append(ThrottledProgressBar())
     return L.Trainer(
         max_epochs=-1 if cfg.max_steps else cfg.epochs,
@@ -78,7 +110,7 @@ def make_trainer(
         callbacks=callbacks,
         logger=_loggers(run_dir, cfg.tensorboard),
         gradient_clip_val=cfg.clip_grad_norm,
-        enable_progress_bar=cfg.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         log_every_n_steps=min(50, batches_per_epoch),
         num_sanity_val_steps=0,
@@ -101,11 +133,11 @@ def fit(
     Without a validator (no validation users) the weights of the last epoch are kept.
     ``resume`` continues from ``run_dir/checkpoints/last.ckpt`` exactly where it stopped.
     """
-    ckpt_dir = Path(run_dir) / "checkpoints"
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
     last, best = ckpt_dir / LAST_CHECKPOINT, ckpt_dir / BEST_WEIGHTS
     if resume and not last.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from: {last}")
+        raise RunFolderError(f"{run_dir}: no checkpoint to resume from ({last} is missing)")
     data = WindowDataModule(
         train, model.train_seq_len, cfg.batch_size, cfg.seed,
         cfg.window_step, cfg.dupe_factor, cfg.num_workers,
@@ -113,11 +145,15 @@ def fit(
         length_buckets=cfg.length_buckets,
         last_item_copy=cfg.last_item_copy,
     )  # fmt: skip
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
     validation = Validation(
-        validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best
-    )
+        validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best,
+        run_dir / HISTORY,
+    )  # fmt: skip
+    log = EpochLog(validation, run_dir, every_epoch=not show_bar(cfg))
+    callbacks = [validation, log, LastCheckpoint(last)]
     per_epoch = data.batches_per_epoch()
-    trainer = make_trainer(cfg, Path(run_dir), [validation, LastCheckpoint(last)], per_epoch)
+    trainer = make_trainer(cfg, run_dir, callbacks, per_epoch)
     per_epoch = data.batches_per_epoch(trainer.world_size)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)

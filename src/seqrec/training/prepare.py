@@ -14,6 +14,7 @@ import polars as pl
 from seqrec.config import ConfigError, DataConfig, SplitConfig
 from seqrec.data import datasets
 from seqrec.data.corpus import SequenceCorpus, build_corpus
+from seqrec.data.errors import SeqrecError
 from seqrec.data.readers import read_interactions
 from seqrec.data.splits import (
     Split,
@@ -83,5 +84,12 @@ def prepare_data(data: DataConfig) -> PreparedData:
         min_user_interactions=data.min_user_interactions,
         min_item_interactions=data.min_item_interactions,
         max_len=data.max_len,
+        duplicates=data.duplicates,
     )
-    return PreparedData(corpus, make_split(corpus, frame, data.split), frame.height)
+    try:
+        split = make_split(corpus, frame, data.split)
+    except ValueError as error:  # the split's own checks: labels, cut-offs against the data
+        if isinstance(error, SeqrecError):
+            raise
+        raise ConfigError(f"data.split: {error}") from error
+    return PreparedData(corpus, split, frame.height)

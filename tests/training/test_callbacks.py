@@ -101,8 +101,9 @@ def test_epoch_log_is_printed_when_there_is_no_bar(tmp_path):
     printed = []
     callback = Validation(ScriptedEvaluator([0.2]), "NDCG@10", 1, 5, tmp_path / "b")
     log = EpochLog(callback, tmp_path, write=printed.append)
-    trainer = SimpleNamespace(current_epoch=0, max_epochs=2, max_steps=-1, global_step=0, is_global_zero=True,
-                              should_stop=False, num_training_batches=7)  # fmt: skip
+    trainer = SimpleNamespace(current_epoch=0, max_epochs=2, max_steps=-1, global_step=0,
+                              is_global_zero=True, should_stop=False,
+                              num_training_batches=7)  # fmt: skip
     module = SimpleNamespace(model=nn.Linear(2, 1), device="cpu", epoch_loss=lambda: 2.0,
                              log=lambda *args, **kwargs: None)  # fmt: skip
     log.on_train_start(trainer, module)

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 import yaml
 
-DERIVED_MODEL_FIELDS = ("n_items",)  # model config fields that come from the data, not the user
+# model config fields that come from the data, not the user
+DERIVED_MODEL_FIELDS = ("n_items", "item_feature_spec")
 
 
 class ConfigError(ValueError):
@@ -76,6 +77,32 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class FeatureConfig:
+    """Where item (or user) side features come from; see ``seqrec.data.features``.
+
+    ``path`` None takes the data's own features: a named data set's ``.item`` / ``.user`` file,
+    the ``.item`` / ``.user`` file beside an atomic ``.inter`` file, or else the interaction
+    file's extra columns named in ``fields`` (each id's first row gives its value). A ``path`` is
+    an atomic ``.item`` / ``.user`` file or a CSV / TSV / Parquet side table keyed by
+    ``id_column`` (default ``item_id`` / ``user_id``). ``fields`` None loads every field of a
+    feature file. ``kinds`` sets a field's kind (token, token_seq, float, float_seq) where the
+    file does not (CSV text is token otherwise); list kinds in text are split on ``separator``.
+    ``max_tokens`` caps list widths; tokens carried by fewer than ``min_count`` ids share one
+    "unknown" code.
+    """
+
+    fields: tuple[str, ...] | None = None
+    path: str | None = None
+    id_column: str | None = None
+    kinds: dict[str, Literal["token", "token_seq", "float", "float_seq"]] = field(
+        default_factory=dict
+    )
+    separator: str = " "
+    max_tokens: int | None = None
+    min_count: int = 1
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the interactions come from and how they are filtered and split."""
 
@@ -87,6 +114,8 @@ class DataConfig:
     min_item_interactions: int = 0
     max_len: int | None = None  # keep each user's newest max_len interactions
     split: SplitConfig = field(default_factory=SplitConfig)
+    item_features: FeatureConfig = field(default_factory=FeatureConfig)
+    user_features: FeatureConfig = field(default_factory=FeatureConfig)
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report
 from seqrec.training.export import load_model_dir, save_model_dir
 from seqrec.training.fit import FitResult, fit, seed_everything
+from seqrec.training.inputs import attach_data, derived_fields
 from seqrec.training.prepare import PreparedData, prepare_data
 
 MODEL_DIR = "model"
@@ -184,15 +185,23 @@ def resume(run_dir: str | Path) -> Run:
     return _train_in(config, run_dir, resume=True)
 
 
+def _build_with_data(config: Config, data: PreparedData) -> tuple[nn.Module, dict[str, Any]]:
+    """The model and its build arguments, with every data-derived input: config fields such as
+    the item feature spec, the feature tables and the training split's statistics."""
+    args = _model_args(config, data.corpus.n_items) | derived_fields(config.model.name, data)
+    model = models.build_model(config.model.name, **args)
+    attach_data(model, data)
+    return model, args
+
+
 def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
     data = prepare_data(config.data)
     seed_everything(config.training.seed)  # before the weights are initialised
-    model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
+    model, model_args = _build_with_data(config, data)
     validator = _validator(config, data)
     fitted = fit(model, data.split.train, validator, config.training, run_dir, resume)
     save_model_dir(
-        run_dir / MODEL_DIR, model, config.model.name,
-        _model_args(config, data.corpus.n_items), data.corpus.items,
+        run_dir / MODEL_DIR, model, config.model.name, model_args, data.corpus.items,
     )  # fmt: skip
     results = {
         name: _evaluate(_test_evaluator(config, data, name), model, config)

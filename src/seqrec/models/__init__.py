@@ -12,12 +12,16 @@ from typing import Any
 from torch import nn
 
 from seqrec.models.bert4rec import BERT4Rec, BERT4RecConfig
+from seqrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from seqrec.models.gru4recf import GRU4RecF, GRU4RecFConfig
 from seqrec.models.protocol import SequentialRecommender
 from seqrec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "bert4rec": (BERT4Rec, BERT4RecConfig),
     "sasrec": (SASRec, SASRecConfig),
+    "gru4rec": (GRU4Rec, GRU4RecConfig),
+    "gru4recf": (GRU4RecF, GRU4RecFConfig),
 }
 
 
@@ -53,6 +57,10 @@ __all__ = [
     "MODELS",
     "BERT4Rec",
     "BERT4RecConfig",
+    "GRU4Rec",
+    "GRU4RecConfig",
+    "GRU4RecF",
+    "GRU4RecFConfig",
     "SASRec",
     "SASRecConfig",
     "SequentialRecommender",

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.losses import MAX_LOGITS, full_softmax_ce, gbce, gbce_beta, uniform_negatives
+from seqrec.nn.features import item_feature_layer
 from seqrec.nn.transformer import ACTIVATIONS, TransformerEncoder
 from seqrec.objectives import MaskingObjective, build_objective, objectives_for
 
@@ -61,8 +62,12 @@ class SASRecConfig:
     objective: Literal["clm"] = "clm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
+    item_features: tuple[str, ...] = ()  # item fields whose vectors are added to item embeddings
+    item_feature_spec: tuple[dict[str, Any], ...] = ()  # filled from the data
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "item_features", tuple(self.item_features))
+        object.__setattr__(self, "item_feature_spec", tuple(map(dict, self.item_feature_spec)))
         checks = {
             "n_items": self.n_items >= 2,
             "max_len": self.max_len >= 1,
@@ -93,6 +98,10 @@ class SASRec(nn.Module):
         self.n_items = config.n_items
         self.max_len = config.max_len
         # no mask token: codes 0..n_items only
+        features = item_feature_layer(
+            config.item_feature_spec, config.item_features, config.n_items, config.hidden_size,
+            "SASRecConfig.item_features",
+        )  # fmt: skip
         self.encoder = TransformerEncoder(
             config.n_items + 1,
             config.max_len,
@@ -104,6 +113,7 @@ class SASRec(nn.Module):
             config.attn_dropout,
             config.activation,
             config.layer_norm_eps,
+            features=features,
         )
         self.objective: MaskingObjective = build_objective(
             config.objective,

@@ -256,7 +256,14 @@ def build_feature_table(
 # ---------------------------------------------------------------- feature sources
 
 
-def _retyped(frame: pl.DataFrame, name: str, kind: str, separator: str, path: Path) -> pl.Series:
+def _place(row: int, first_line: int | None) -> str | int:
+    """Line ``first_line + row`` of a text file with a header, else ``row N`` (1-based)."""
+    return f"row {row + 1}" if first_line is None else first_line + row
+
+
+def _retyped(
+    frame: pl.DataFrame, name: str, kind: str, separator: str, path: Path, first_line: int | None
+) -> pl.Series:
     """Column ``name`` as ``kind``: text is split on ``separator`` for the list kinds; a value
     that is not a number where one is expected is an error naming its row."""
     column = frame[name]
@@ -268,29 +275,38 @@ def _retyped(frame: pl.DataFrame, name: str, kind: str, separator: str, path: Pa
         parts = column.str.split(separator).list.eval(pl.element().filter(pl.element() != ""))
         column = parts.alias(name)
     inner = pl.Float64 if kind.startswith("float") else pl.Utf8
-    target = inner if kind == "float" else pl.List(inner)
-    converted = column.cast(target, strict=False)
-    flat = (column.explode(), converted.explode()) if kind == "float_seq" else (column, converted)
-    bad = flat[1].is_null() & flat[0].is_not_null()
+    converted = column.cast(inner if kind == "float" else pl.List(inner), strict=False)
+    if kind == "float_seq":  # text split into strings: an element cast to null was no number
+        bad = converted.list.eval(pl.element().is_null()).list.any().fill_null(False)
+    else:
+        bad = converted.is_null() & column.is_not_null()
     if bad.any():
-        shown = flat[0][int(bad.arg_true()[0])]
-        row = int(bad.arg_true()[0]) if kind != "float_seq" else None
-        where = None if row is None else f"row {row + 1}"
-        raise DataError.at(path, where, f"field '{name}' has {shown!r}, expected a number")
+        row = int(bad.arg_true()[0])
+        shown = column[row].to_list() if isinstance(column.dtype, pl.List) else column[row]
+        where = _place(row, first_line)
+        raise DataError.at(path, where, f"field '{name}' has {shown!r}, expected numbers")
     return converted
 
 
 def retype(
-    frame: pl.DataFrame, kinds: Mapping[str, str], separator: str, path: str | Path
+    frame: pl.DataFrame,
+    kinds: Mapping[str, str],
+    separator: str,
+    path: str | Path,
+    first_line: int | None = None,
 ) -> pl.DataFrame:
-    """``frame`` with the columns named in ``kinds`` converted to those kinds (see ``KINDS``)."""
+    """``frame`` with the columns named in ``kinds`` converted to those kinds (see ``KINDS``).
+
+    ``first_line``: the file line of the frame's first row, for errors (None: ``row N``).
+    """
     for name, kind in kinds.items():
         if kind not in KINDS:
             raise ValueError(f"feature kind of '{name}' is {kind!r}; expected one of {KINDS}")
         if name not in frame.columns:
             fields = ", ".join(c for c in frame.columns if c != "id")
             raise DataError.at(path, "header", f"no field '{name}' to type (fields: {fields})")
-        frame = frame.with_columns(_retyped(frame, name, kind, separator, Path(path)))
+        retyped = _retyped(frame, name, kind, separator, Path(path), first_line)
+        frame = frame.with_columns(retyped)
     return frame
 
 
@@ -318,7 +334,8 @@ def read_feature_file(
     else:
         known = ", ".join((*ATOMIC_SUFFIXES, *TABLE_SUFFIXES))
         raise DataError.at(path, None, f"unknown feature file type {suffix!r}; expected {known}")
-    return retype(frame, kinds or {}, separator, path)
+    first_line = 2 if suffix in (".csv", ".tsv") else None  # after the header line
+    return retype(frame, kinds or {}, separator, path, first_line)
 
 
 def _read_side_table(path: Path, fmt: str, id_column: str) -> pl.DataFrame:
@@ -336,13 +353,15 @@ def _read_side_table(path: Path, fmt: str, id_column: str) -> pl.DataFrame:
         fields = ", ".join(frame.columns)
         raise DataError.at(path, "header", f"no id column '{id_column}' (columns: {fields})")
     frame = frame.rename({id_column: "id"}).with_columns(pl.col("id").cast(pl.Utf8))
+    first_line = None if fmt == "parquet" else 2
     if frame["id"].null_count():
         row = int(frame["id"].is_null().arg_true()[0])
-        raise DataError.at(path, f"row {row + 1}", f"empty id field '{id_column}'")
-    repeated = frame["id"].is_duplicated()
+        raise DataError.at(path, _place(row, first_line), f"empty id field '{id_column}'")
+    repeated = ~frame["id"].is_first_distinct()
     if repeated.any():
         row = int(repeated.arg_true()[0])
-        raise DataError.at(path, f"row {row + 1}", f"id {frame['id'][row]!r} appears twice")
+        where = _place(row, first_line)
+        raise DataError.at(path, where, f"id {frame['id'][row]!r} appears more than once")
     return frame.select("id", *[c for c in frame.columns if c != "id"])
 
 

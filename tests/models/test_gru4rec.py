@@ -120,3 +120,17 @@ def test_bad_settings_name_the_field() -> None:
         model(loss="bpr")
     with pytest.raises(ValueError, match=r"GRU4RecConfig.sample_alpha"):
         model(sample_alpha=-0.5)
+
+
+@pytest.mark.parametrize("loss", ["ce", "bpr-max"])
+def test_the_loss_does_not_depend_on_left_padding_columns(loss: str) -> None:
+    m = model(loss=loss, n_sample=8, max_len=10)
+    seq = windows(2)
+    seq[:, :2] = 0  # every row starts with padding: the GRU runs only over the other columns
+    wider = torch.cat([torch.zeros(len(seq), 4, dtype=torch.long), seq], dim=1)
+    narrow = m.calculate_loss(SequenceBatch(seq), torch.Generator().manual_seed(0))
+    wide = m.calculate_loss(SequenceBatch(wider), torch.Generator().manual_seed(0))
+    torch.testing.assert_close(wide, narrow, rtol=1e-6, atol=1e-6)
+    one_item = torch.tensor([[0, 0, 0, 5], [0, 0, 0, 0]])  # no target at all
+    with pytest.raises(ValueError, match="the batch has no target"):
+        model(loss=loss).calculate_loss(SequenceBatch(one_item))

@@ -158,3 +158,15 @@ def test_the_feature_spec_is_not_a_user_setting(tmp_path):
     config["model"]["item_feature_spec"] = []
     with pytest.raises(ConfigError, match=r"unknown config key 'model\.item_feature_spec'"):
         train(config)
+
+
+def test_training_fills_the_negative_sampler_with_training_counts(tmp_path):
+    data = write_atomic(tmp_path)
+    model = {"name": "gru4rec", "loss": "bpr-max", "n_sample": 16}
+    config = run_config(data, tmp_path / "run", model)
+    config["training"]["epochs"] = 1
+    run = train(config)
+    train_items = run.prepared().split.train.items
+    counts = np.bincount(train_items, minlength=run.model.n_items + 1)
+    assert run.model.output.counts.tolist() == counts.astype(float).tolist()
+    assert counts[1:].min() != counts[1:].max()  # not the uniform counts of an unprepared model

@@ -50,7 +50,9 @@ class BERT4RecConfig:
     Cloze task), ``"plm"`` or ``"rtd"``; ``mask_ratio`` drives each of them and
     ``objective_params`` holds their other parameters (e.g. ``max_span_length`` for plm,
     ``sample_from_batch`` for rtd). ``inner_size`` None means 4 x ``hidden_size``.
-    ``hidden_dropout`` 0.2 is the authors' ML-1m value (0.5 for Beauty).
+    ``hidden_dropout`` 0.2 is the authors' ML-1m value (0.5 for Beauty). ``item_features`` names
+    item fields whose vectors (``seqrec.nn.features``) are added to the item embeddings (a mask
+    token has none); ``item_feature_spec`` is filled from the data.
     """
 
     n_items: int
@@ -70,8 +72,8 @@ class BERT4RecConfig:
     objective: Literal["mlm", "plm", "rtd"] = "mlm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
-    item_features: tuple[str, ...] = ()  # item fields whose vectors are added to item embeddings
-    item_feature_spec: tuple[dict[str, Any], ...] = ()  # filled from the data
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "item_features", tuple(self.item_features))

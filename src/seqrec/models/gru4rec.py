@@ -150,6 +150,8 @@ class ItemOutput(nn.Module):
     def loss(self, hidden: Tensor, targets: Tensor, generator: torch.Generator | None) -> Tensor:
         """The configured loss of hidden states (N, D) against target items (N,)."""
         c = self.settings
+        if len(targets) == 0:
+            raise ValueError("the batch has no target: every window needs at least two items")
         table = self.items.weight
         if c.loss == "ce":
             return full_softmax_ce(hidden, table[1:], self.bias[1:], targets - 1, c.max_logits)
@@ -189,16 +191,24 @@ def check_left_padded(item_seq: Tensor, item_seq_len: Tensor | None) -> None:
         )
 
 
-def training_targets(item_seq: Tensor, train_seq_len: int, model: str) -> tuple[Tensor, Tensor]:
-    """Inputs (B, L - 1) of a training window and the target positions (B, L - 1) bool: column i
-    predicts the item in column i + 1 where both are items."""
+def training_targets(
+    item_seq: Tensor, train_seq_len: int, model: str
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Inputs (B, L'), their next items (B, L') and the target positions (B, L') bool of training
+    windows: column i predicts the item in column i + 1 where both are items.
+
+    Columns that are padding in every row are dropped first (exact under left padding, see
+    ``seqrec.nn.gru``): a batch of short histories runs the GRU only as wide as they are.
+    """
     if item_seq.shape[1] > train_seq_len:
         raise ValueError(
             f"{model} trains on windows of at most train_seq_len={train_seq_len} columns, "
             f"got {item_seq.shape[1]}"
         )
+    first = int((item_seq != 0).any(dim=0).to(torch.uint8).argmax())  # 0 if all padding
+    item_seq = item_seq[:, min(first, item_seq.shape[1] - 2) :]  # keep at least 2 columns
     inputs, following = item_seq[:, :-1], item_seq[:, 1:]
-    return inputs, (inputs != 0) & (following != 0)
+    return inputs, following, (inputs != 0) & (following != 0)
 
 
 class GRU4Rec(nn.Module):
@@ -250,9 +260,11 @@ class GRU4Rec(nn.Module):
         self, batch: SequenceBatch, generator: torch.Generator | None = None
     ) -> Tensor:
         """Next-item loss at every position of training windows of ``train_seq_len`` items."""
-        inputs, positions = training_targets(batch.item_seq, self.train_seq_len, "GRU4Rec")
+        inputs, following, positions = training_targets(
+            batch.item_seq, self.train_seq_len, "GRU4Rec"
+        )
         hidden = self.dense(self.gru_outputs(inputs)[positions])  # (N, E)
-        return self.output.loss(hidden, batch.item_seq[:, 1:][positions], generator)
+        return self.output.loss(hidden, following[positions], generator)
 
     def predict(self, batch: SequenceBatch, items: Tensor) -> Tensor:
         """Scores (B, C) of candidate ``items`` (B, C) as the next item of each history."""

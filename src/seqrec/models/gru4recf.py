@@ -170,9 +170,11 @@ class GRU4RecF(nn.Module):
         self, batch: SequenceBatch, generator: torch.Generator | None = None
     ) -> Tensor:
         """Next-item loss at every position of training windows of ``train_seq_len`` items."""
-        inputs, positions = training_targets(batch.item_seq, self.train_seq_len, "GRU4RecF")
+        inputs, following, positions = training_targets(
+            batch.item_seq, self.train_seq_len, "GRU4RecF"
+        )
         hidden = self.fuse(tuple(o[positions] for o in self.gru_outputs(inputs)))  # (N, E)
-        return self.output.loss(hidden, batch.item_seq[:, 1:][positions], generator)
+        return self.output.loss(hidden, following[positions], generator)
 
     def predict(self, batch: SequenceBatch, items: Tensor) -> Tensor:
         """Scores (B, C) of candidate ``items`` (B, C) as the next item of each history."""

@@ -43,6 +43,8 @@ class SASRecConfig:
 
     ``n_negatives`` is used by ``bce`` and ``gbce`` (gSASRec used 256 with ``gbce_t`` 0.75).
     ``objective`` is ``"clm"``; ``objective_params`` may set ``train_on_last_item_seq_only``.
+    ``item_features`` names item fields whose vectors (``seqrec.nn.features``) are added to the
+    item embeddings; ``item_feature_spec`` is filled from the data.
     """
 
     n_items: int
@@ -62,8 +64,8 @@ class SASRecConfig:
     objective: Literal["clm"] = "clm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
-    item_features: tuple[str, ...] = ()  # item fields whose vectors are added to item embeddings
-    item_feature_spec: tuple[dict[str, Any], ...] = ()  # filled from the data
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "item_features", tuple(self.item_features))

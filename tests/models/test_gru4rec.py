@@ -61,6 +61,8 @@ def test_sampled_loss_is_the_formula_over_the_pool_the_generator_draws() -> None
     seq = windows(1)
     counts = torch.arange(N_ITEMS + 1, dtype=torch.float32)
     m.output.counts.copy_(counts)
+    with torch.no_grad():
+        m.output.bias.normal_()  # the item bias counts in the sampled scores too
     loss = m.calculate_loss(SequenceBatch(seq), torch.Generator().manual_seed(3))
     inputs, targets = seq[:, :-1], seq[:, 1:]
     positions = (inputs != 0) & (targets != 0)

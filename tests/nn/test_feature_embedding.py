@@ -91,10 +91,16 @@ def test_mean_and_sum_pooling_differ_only_for_several_tokens() -> None:
     )
 
 
-def test_codes_beyond_the_table_and_missing_values() -> None:
+@pytest.mark.parametrize("combine", ["concat", "sum"])
+def test_padding_and_codes_beyond_the_table_give_zero_vectors(combine: str) -> None:
+    emb, _ = layer(combine, "mean")
+    codes = torch.tensor([[0, N_ITEMS + 1]])  # padding, and e.g. BERT4Rec's mask token
+    assert torch.equal(emb(codes), torch.zeros(1, 2, 5))
+    assert not emb.fields(codes).any()  # before any projection, too
+
+
+def test_missing_values_give_zero_field_vectors() -> None:
     emb, _ = layer("concat", "mean")
-    beyond = emb(torch.tensor([[N_ITEMS + 1]]))  # e.g. BERT4Rec's mask token
-    assert torch.equal(beyond, torch.zeros(1, 1, 5))
     fields = emb.fields(torch.tensor([[3]]))  # item 3: no genre, no tags
     genre, tags = emb.order.index("genre"), emb.order.index("tags")
     assert torch.equal(fields[0, 0, genre], torch.zeros(3))

@@ -7,12 +7,14 @@ its safetensors file and needs no data files, and its shape comes from a JSON-re
 ``(B, L, D)`` feature vectors with one gather from the integer table and one from the float table;
 nothing loops over sequences.
 
-Per field: token and token_seq features share one embedding table (code 0, padding or missing,
-gives a zero vector); a token_seq feature is pooled over its tokens by ``mean`` (over the tokens
-present) or ``sum``; float and float_seq features (standardised values plus a missing flag) go
-through a linear layer of their own. The field vectors are combined by ``concat`` (concatenated,
-then projected to ``out_dim`` by a linear layer: fields keep separate subspaces, the default) or
-``sum`` (each field embedded straight to ``out_dim`` and the vectors summed, no projection).
+Per field: each token and token_seq field has its own embedding rows, kept as row ranges of one
+``nn.Embedding`` so that a batch takes one lookup (code 0, padding or missing, gives a zero
+vector); a token_seq feature is pooled over its tokens by ``mean`` (over the tokens present) or
+``sum`` with one masked reduction; float and float_seq features (standardised values plus a
+missing flag) go through a linear layer of their own. The field vectors are combined by
+``concat`` (concatenated, then projected to ``out_dim`` by a linear layer: fields keep separate
+subspaces, the default) or ``sum`` (each field embedded straight to ``out_dim`` and the vectors
+summed, no projection).
 Padding (item 0) and codes beyond the table (a mask token) get a zero vector.
 """
 

@@ -26,9 +26,13 @@ Where this differs from the official code:
 - The negative pool is the ``n_sample`` sampled items alone: the official code also uses the
   other targets of the mini-batch as negatives (popularity-distributed, like ``sample_alpha=1``).
   A pool item equal to a target is no negative of that target (the official code keeps it).
+- ``elu_param`` applies to both sampled losses; the official PyTorch code has it for BPR-max.
+- A linear layer projects the GRU output to the embedding size when ``hidden_size`` differs
+  from it (RecBole's ``dense``); the official constrained embedding requires equal sizes.
 - Cross-entropy is the full softmax, not the official softmax over the sampled pool (so its
   ``logq`` correction has nothing to correct); the one-hot GRU input of ``embedding=0`` is not
-  offered; the optimiser is the trainer's AdamW, not the official Adagrad with momentum.
+  offered; the optimiser is the trainer's AdamW, not the official Adagrad with momentum. The
+  weights start as the official ones do (uniform within Glorot bounds, per GRU gate).
 
 ``forward(item_seq, item_seq_len)`` returns RecBole's sequence output (B, embedding_size) at the
 newest item; seqrec's sequences are left-padded, so that is always the last column.

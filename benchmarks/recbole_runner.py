@@ -23,7 +23,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_VENV = BENCH_DIR.parent / ".bench-venvs" / "recbole"
 TRAIN_SCRIPT = BENCH_DIR / "recbole_train.py"
 MARKER_NAME = ".seqrec-bench-ready"
-MODELS = ("BERT4Rec", "SASRec")
+MODELS = ("BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF")
 ANOMALY_MODES = ("off", "shipped")
 
 TORCH_PIN = "torch==2.13.0"
@@ -101,7 +101,8 @@ def run_recbole(
 ) -> dict[str, Any]:
     """Train and test one RecBole model in its own environment; return the measurements.
 
-    `data_dir` holds exactly one RecBole atomic `.inter` file (user_id, item_id, timestamp).
+    `data_dir` holds exactly one RecBole atomic `.inter` file (user_id, item_id, timestamp),
+    and for GRU4RecF the `.item` file beside it.
     `anomaly` is "off" (autograd anomaly detection switched off after RecBole's models are
     imported) or "shipped" (left on, as importing RecBole 1.2.1's sequential models sets it).
     The JSON written to `out_json` is described in `recbole_train.py`.

@@ -1,5 +1,9 @@
 """Train and test one RecBole 1.2.1 sequential model and write timings and metrics as JSON.
 
+Models: BERT4Rec and SASRec (hidden 64, 2 layers, 2 heads, inner 256), GRU4Rec and GRU4RecF
+(RecBole's defaults: embedding 64, hidden 128, one layer, dropout 0.3; GRU4RecF with ml-100k's
+`class` and `release_year` item features, token_seq pooled by sum).
+
 Runs inside RecBole's own environment (see `recbole_runner.py`, which launches it) and imports
 nothing from seqrec. RecBole is driven through its Python API; a Trainer subclass times each
 epoch without changing what RecBole computes.
@@ -47,12 +51,30 @@ DATASET_NAME = "bench"
 TOPK = 10
 
 
-def recbole_config(epochs: int, seed: int, work: Path) -> dict[str, Any]:
+TRANSFORMER_SIZES = {"hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256}
+# RecBole 1.2.1's GRU4Rec / GRU4RecF defaults, stated so that both sides read the same numbers
+RECURRENT_SIZES = {"embedding_size": 64, "hidden_size": 128, "num_layers": 1, "dropout_prob": 0.3}
+ITEM_FEATURES = ["class", "release_year"]  # ml-100k's genres (token_seq) and year (token)
+
+
+def model_settings(model: str) -> dict[str, Any]:
+    """Sizes (and for GRU4RecF its item features) of one model."""
+    if model == "GRU4Rec":
+        return dict(RECURRENT_SIZES)
+    if model == "GRU4RecF":
+        return RECURRENT_SIZES | {"selected_features": ITEM_FEATURES, "pooling_mode": "sum"}
+    return dict(TRANSFORMER_SIZES)
+
+
+def recbole_config(model: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
     """RecBole settings shared with seqrec's side of the comparison."""
+    load_col: dict[str, list[str]] = {"inter": ["user_id", "item_id", "timestamp"]}
+    if model == "GRU4RecF":
+        load_col["item"] = ["item_id", *ITEM_FEATURES]
     return {
         "data_path": str(work / "dataset"),
         "checkpoint_dir": str(work / "saved"),
-        "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
+        "load_col": load_col,
         "user_inter_num_interval": "[0,inf)",
         "item_inter_num_interval": "[0,inf)",
         "normalize_all": True,  # RecBole's ml-100k default; also orders ties finer in float32
@@ -63,10 +85,7 @@ def recbole_config(epochs: int, seed: int, work: Path) -> dict[str, Any]:
             "mode": "full",
         },
         "MAX_ITEM_LIST_LENGTH": 50,
-        "hidden_size": 64,
-        "n_layers": 2,
-        "n_heads": 2,
-        "inner_size": 256,
+        **model_settings(model),
         "train_batch_size": 256,
         "eval_batch_size": 256,
         "learning_rate": 1e-3,
@@ -152,13 +171,17 @@ class TimedTrainer(Trainer):
 
 
 def link_dataset(data_dir: Path, dataset_root: Path) -> Path:
-    """Link the single `.inter` file of `data_dir` into the layout RecBole reads."""
+    """Link the single `.inter` file of `data_dir` (and its `.item` file, if there is one) into
+    the layout RecBole reads."""
     inter_files = sorted(data_dir.glob("*.inter"))
     if len(inter_files) != 1:
         raise SystemExit(f"{data_dir}: expected exactly one *.inter file, found {len(inter_files)}")
     target = dataset_root / DATASET_NAME / f"{DATASET_NAME}.inter"
     target.parent.mkdir(parents=True)
     target.symlink_to(inter_files[0].resolve())
+    items = inter_files[0].with_suffix(".item")
+    if items.is_file():
+        target.with_suffix(".item").symlink_to(items.resolve())
     return inter_files[0]
 
 
@@ -203,7 +226,12 @@ def recbole_facts(
 
 CONFIG_KEYS = (
     "MAX_ITEM_LIST_LENGTH",
+    "embedding_size",
     "hidden_size",
+    "num_layers",
+    "dropout_prob",
+    "selected_features",
+    "pooling_mode",
     "n_layers",
     "n_heads",
     "inner_size",
@@ -256,7 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         os.chdir(work)  # RecBole writes log_tensorboard/ under the working directory
         source = link_dataset(args.data_dir, work / "dataset")
-        settings = recbole_config(args.epochs, args.seed, work)
+        settings = recbole_config(args.model, args.epochs, args.seed, work)
         # Config imports the model, and with it every sequential model module: sine.py turns
         # anomaly detection on for the whole process.
         config = Config(model=args.model, dataset=DATASET_NAME, config_dict=settings)
@@ -303,7 +331,9 @@ def environment() -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["BERT4Rec", "SASRec"], required=True)
+    parser.add_argument(
+        "--model", choices=["BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF"], required=True
+    )
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--anomaly", choices=["off", "shipped"], required=True)
     parser.add_argument("--data-dir", type=Path, required=True)

@@ -1,16 +1,19 @@
 """seqrec against RecBole 1.2.1 on ml-100k, side by side in one run, same sizes and settings.
 
 For BERT4Rec and SASRec (hidden 64, 2 layers, 2 heads, inner 256, max length 50, batch 256, full
-softmax CE, RecBole's dropout defaults), this script runs RecBole (its own virtual environment, see
-``recbole_runner.py``; Adam, lr 1e-3) with autograd anomaly detection off and, for speed only, as
-shipped; then seqrec with the same model settings and its own training choices (learning rate and
-windows, ``SEQREC_TRAINING``). It reports:
+softmax CE, RecBole's dropout defaults), and for GRU4Rec and GRU4RecF (RecBole's defaults:
+embedding 64, hidden 128, one layer, dropout 0.3 on the embeddings, max length 50, batch 256, full
+softmax CE; GRU4RecF with two GRUs whose outputs are concatenated, over ml-100k's ``class`` and
+``release_year`` item features, token_seq pooled by sum, on both sides), this script runs RecBole
+(its own virtual environment, see ``recbole_runner.py``; Adam, lr 1e-3) with autograd anomaly
+detection off and, for speed only, as shipped; then seqrec with the same model settings and its
+own training choices (learning rate and windows, ``SEQREC_TRAINING``). It reports:
 
 (a) training time per target and per training sequence (RecBole trains on every prefix of every
-    training sequence: one target per prefix for SASRec, the masked items of each prefix for
-    BERT4Rec; seqrec trains on windows of each user's history, every position a target for SASRec,
-    the masked items for BERT4Rec; BERT4Rec target counts are expectations over the random
-    masking);
+    training sequence: one target per prefix for SASRec, GRU4Rec and GRU4RecF, the masked items
+    of each prefix for BERT4Rec; seqrec trains on windows of each user's history, every position
+    a target for SASRec, GRU4Rec and GRU4RecF, the masked items for BERT4Rec; BERT4Rec target
+    counts are expectations over the random masking);
 (b) wall time (training + validation) until validation NDCG@10 first reaches the best value
     RecBole reaches in its run; for RecBole as shipped this is derived (its epochs to the best
     times its shipped epoch time), since anomaly detection does not change its arithmetic (the
@@ -21,9 +24,9 @@ windows, ``SEQREC_TRAINING``). It reports:
 (d) test NDCG@10 under that protocol, seqrec with its 95% bootstrap CI, and seqrec's default
     protocol (history excluded) beside it.
 
-    python benchmarks/vs_recbole.py [--models bert4rec sasrec] [--recbole-epochs 10]
-        [--shipped-epochs 1] [--seqrec-epochs 60] [--seqrec-lr LR] [--seqrec-patience 10]
-        [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
+    python benchmarks/vs_recbole.py [--models bert4rec sasrec gru4rec gru4recf]
+        [--recbole-epochs 10] [--shipped-epochs 1] [--seqrec-epochs 60] [--seqrec-lr LR]
+        [--seqrec-patience 10] [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
 """
 
 from __future__ import annotations
@@ -51,20 +54,33 @@ sys.path.insert(0, str(Path(__file__).parent))
 from recbole_runner import run_recbole
 
 RESULTS = Path(__file__).parent / "results"
-RECBOLE_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec"}
+RECBOLE_NAMES = {
+    "bert4rec": "BERT4Rec", "sasrec": "SASRec", "gru4rec": "GRU4Rec", "gru4recf": "GRU4RecF",
+}  # fmt: skip
 SHARED = {"max_len": 50, "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_size": 256}
+# RecBole 1.2.1's GRU4Rec / GRU4RecF defaults (recbole_train.RECURRENT_SIZES)
+RECURRENT_SHARED = {"max_len": 50, "embedding_size": 64, "hidden_size": 128, "n_layers": 1}
+RECURRENT = ("gru4rec", "gru4recf")
 EVAL_REPEATS = 7  # full-sort passes timed on each side; the median is reported
 RECBOLE_FT_RATIO = 0.5  # RecBole 1.2.1's BERT4Rec.yaml default, in effect in its MaskItemSeq
 MODEL_SETTINGS = {  # RecBole 1.2.1's defaults for what the shared settings leave open
     "bert4rec": {"hidden_dropout": 0.2, "attn_dropout": 0.2, "mask_ratio": 0.2},
     "sasrec": {"architecture": "recbole", "hidden_dropout": 0.5, "attn_dropout": 0.5, "loss": "ce"},
-}
+    "gru4rec": {"dropout_embed": 0.3, "loss": "ce"},
+    # RecBole's GRU4RecF: two GRUs, outputs concatenated; class + release_year, pooled by sum
+    "gru4recf": {
+        "dropout_embed": 0.3, "loss": "ce", "fusion": "output_concat",
+        "item_features": ["class", "release_year"], "feature_size": 64, "feature_pooling": "sum",
+    },
+}  # fmt: skip
 # seqrec's own training choices per model (`--seqrec-lr` overrides lr). SASRec overfits sooner when
 # a target recurs in many overlapping windows per epoch: on ml-100k its best validation NDCG@10 was
 # 0.061 with windows every 10 items (lr 2e-3) and 0.069 with windows every 25 items (lr 1e-3).
 SEQREC_TRAINING = {
     "bert4rec": {"lr": 2e-3, "window_step": 10},
     "sasrec": {"lr": 1e-3, "window_step": 25},
+    "gru4rec": {"lr": 5e-3, "window_step": 50},
+    "gru4recf": {"lr": 5e-3, "window_step": 50},
 }
 
 
@@ -94,9 +110,11 @@ def seqrec_config(
     model: str, epochs: int, inter: Path, out: Path, lr: float | None = None, patience: int = 10
 ) -> dict[str, Any]:
     training = SEQREC_TRAINING[model] | ({} if lr is None else {"lr": lr})
+    sizes = RECURRENT_SHARED if model in RECURRENT else SHARED
     return {
+        # GRU4RecF's item features come from the .item file beside the .inter file
         "data": {"dataset": str(inter), "split": {"kind": "leave_one_out"}},
-        "model": {"name": model, **SHARED, **MODEL_SETTINGS[model]},
+        "model": {"name": model, **sizes, **MODEL_SETTINGS[model]},
         "training": {
             "epochs": epochs, "batch_size": 256, "eval_every": 1, "patience": patience,
             "progress_bar": False, "seed": 2020, **training,
@@ -110,10 +128,11 @@ def seqrec_config(
 
 
 def seqrec_targets(model: Any, window_lengths: np.ndarray) -> float:
-    """Training targets per epoch: every position after the first (SASRec); for BERT4Rec the
-    expectation over ``last_item_mask_prob`` of one target (newest item masked) and otherwise
-    max(1, round(mask_ratio x items)) masked items per window (the Cloze masking used)."""
-    if model.name == "sasrec":
+    """Training targets per epoch: every position after the first (SASRec, GRU4Rec, GRU4RecF);
+    for BERT4Rec the expectation over ``last_item_mask_prob`` of one target (newest item masked)
+    and otherwise max(1, round(mask_ratio x items)) masked items per window (the Cloze masking
+    used)."""
+    if model.name != "bert4rec":
         return float((window_lengths - 1).sum())
     last, ratio = model.config.last_item_mask_prob, model.config.mask_ratio
     cloze = np.minimum(np.maximum(np.round(window_lengths * ratio), 1), window_lengths)
@@ -163,7 +182,7 @@ def compare(model: str, recbole: dict, shipped: dict, ours: dict, prefixes: np.n
         float(np.median([e["train_seconds"] for e in shipped["epochs"]])) if shipped else math.nan
     )
     rb_sequences = recbole["epochs"][0]["train_samples"]
-    if model == "sasrec":
+    if model != "bert4rec":
         rb_targets = float(rb_sequences)  # one target per prefix
     else:
         ratio = MODEL_SETTINGS[model]["mask_ratio"]
@@ -263,7 +282,7 @@ def measure_recbole(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["bert4rec", "sasrec"])
+    parser.add_argument("--models", nargs="+", default=list(RECBOLE_NAMES), choices=RECBOLE_NAMES)
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--shipped-epochs", type=int, default=1)
     parser.add_argument("--seqrec-epochs", type=int, default=60)
@@ -281,6 +300,8 @@ def main() -> None:
     rb_dir = work / "recbole-data"
     rb_dir.mkdir()
     (rb_dir / inter.name).symlink_to(inter.resolve())
+    if inter.with_suffix(".item").is_file():  # GRU4RecF's item features, on both sides
+        (rb_dir / inter.with_suffix(".item").name).symlink_to(inter.with_suffix(".item").resolve())
     train_lengths = prepare_data(
         pipeline.resolve_config(seqrec_config("sasrec", 1, inter, work)).data
     ).split.train.lengths
@@ -301,7 +322,7 @@ def main() -> None:
     earlier = json.loads(args.recbole_results.read_text())["raw"] if args.recbole_results else {}
     rows = {}
     for model in args.models:
-        if earlier:  # RecBole measured in an earlier run of this script, seqrec measured now
+        if model in earlier:  # RecBole measured in an earlier run of this script, seqrec now
             recbole, shipped = earlier[model]["recbole_off"], earlier[model]["recbole_shipped"]
         else:
             recbole, shipped = measure_recbole(model, args, rb_dir, work)

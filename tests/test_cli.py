@@ -48,6 +48,18 @@ def test_data_stats_of_a_file(interactions, capsys):
     assert lines["length mean"] == "8.00"
 
 
+@pytest.mark.skipif(not ML100K.is_file(), reason="shared ml-100k not present")
+def test_data_stats_lists_the_feature_fields(capsys):
+    assert main(["data", "stats", str(ML100K)]) == 0
+    printed = capsys.readouterr().out
+    items = printed[printed.index("item features") : printed.index("user features")]
+    assert "field         kind       width  tokens  missing  unknown" in items
+    assert "class         token_seq  6      19      0        0" in items
+    assert "release_year  token      1" in items
+    assert "0 items of the corpus have no feature row" in items
+    assert "occupation  token  1      21" in printed
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -1,16 +1,23 @@
-"""Losses: chunked full softmax against PyTorch's, gBCE's beta, negative sampling."""
+"""Losses: chunked full softmax against PyTorch's, gBCE's beta, negative sampling, BPR-max and
+TOP1-max against their formulas, GRU4Rec's popularity pool."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from seqrec.losses import (
+    bpr_max,
     full_softmax_ce,
     gbce,
     gbce_beta,
+    sample_pool,
     sampled_bce,
+    sampling_weights,
+    top1_max,
     uniform_negatives,
     unseen_negatives,
 )
@@ -96,3 +103,105 @@ def test_negatives_are_uniform_over_the_other_items() -> None:
     assert counts[4] == 0
     others = torch.cat([counts[:4], counts[5:]])
     assert (others / others.sum() - 1 / 9).abs().max() < 0.01
+
+
+# ---------------------------------------------------------------- BPR-max, TOP1-max, sampling
+
+
+def _softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    exp = [math.exp(v - top) for v in values]
+    return [e / sum(exp) for e in exp]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def bpr_max_by_hand(pos, neg, bpreg, valid) -> float:
+    """-log(sum_j s_j sigmoid(r_i - r_j)) + bpreg sum_j s_j r_j^2, s = softmax over valid j."""
+    total = 0.0
+    for i, r_i in enumerate(pos.tolist()):
+        r = [r_j for r_j, ok in zip(neg[i].tolist(), valid[i].tolist(), strict=True) if ok]
+        s = _softmax(r)
+        ranking = sum(s_j * _sigmoid(r_i - r_j) for s_j, r_j in zip(s, r, strict=True))
+        penalty = sum(s_j * r_j**2 for s_j, r_j in zip(s, r, strict=True))
+        total += -math.log(ranking + 1e-24) + bpreg * penalty
+    return total / len(pos)
+
+
+def top1_max_by_hand(pos, neg, valid) -> float:
+    """sum_j s_j (sigmoid(r_j - r_i) + sigmoid(r_j^2)), s = softmax over valid j."""
+    total = 0.0
+    for i, r_i in enumerate(pos.tolist()):
+        r = [r_j for r_j, ok in zip(neg[i].tolist(), valid[i].tolist(), strict=True) if ok]
+        s = _softmax(r)
+        total += sum(
+            s_j * (_sigmoid(r_j - r_i) + _sigmoid(r_j**2)) for s_j, r_j in zip(s, r, strict=True)
+        )
+    return total / len(pos)
+
+
+def random_scores(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    pos = torch.randn(6, generator=gen, dtype=torch.float64) * 2
+    neg = torch.randn(6, 9, generator=gen, dtype=torch.float64) * 2
+    valid = torch.rand(6, 9, generator=gen) > 0.3
+    valid[:, 0] = True  # every row keeps a negative
+    return pos, neg, valid
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bpr_max_is_its_formula(seed: int) -> None:
+    pos, neg, valid = random_scores(seed)
+    for bpreg in (0.0, 0.7):
+        expected = bpr_max_by_hand(pos, neg, bpreg, valid)
+        assert bpr_max(pos, neg, bpreg, valid).item() == pytest.approx(expected, rel=1e-10)
+    everything = torch.ones_like(valid)
+    assert bpr_max(pos, neg, 1.0).item() == pytest.approx(
+        bpr_max_by_hand(pos, neg, 1.0, everything), rel=1e-10
+    )
+
+
+def test_bpr_max_regularisation_is_bpreg_times_the_weighted_squared_scores() -> None:
+    pos, neg, valid = random_scores(3)
+    penalty = bpr_max_by_hand(pos, neg, 1.0, valid) - bpr_max_by_hand(pos, neg, 0.0, valid)
+    assert penalty > 0.5  # a sizeable part of the loss at these scores
+    difference = bpr_max(pos, neg, 2.5, valid) - bpr_max(pos, neg, 0.0, valid)
+    assert difference.item() == pytest.approx(2.5 * penalty, rel=1e-10)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top1_max_is_its_formula(seed: int) -> None:
+    pos, neg, valid = random_scores(seed)
+    expected = top1_max_by_hand(pos, neg, valid)
+    assert top1_max(pos, neg, valid).item() == pytest.approx(expected, rel=1e-10)
+
+
+def test_invalid_negatives_do_not_count_and_their_gradient_is_zero() -> None:
+    pos, neg, valid = random_scores(4)
+    neg = neg.clone().requires_grad_(True)
+    loss = bpr_max(pos, neg, 1.0, valid) + top1_max(pos, neg, valid)
+    (grad,) = torch.autograd.grad(loss, neg)
+    assert (grad[~valid] == 0).all() and (grad[valid] != 0).all()
+    changed = neg.detach().masked_fill(~valid, 1e3)  # huge scores where not valid change nothing
+    assert bpr_max(pos, changed, 1.0, valid).item() == pytest.approx(
+        bpr_max(pos, neg, 1.0, valid).item(), rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_pool_frequencies_follow_counts_to_the_power_alpha(alpha: float) -> None:
+    counts = torch.tensor([0.0, 1.0, 4.0, 9.0, 0.0, 16.0, 25.0])  # code 0 is padding
+    weights = sampling_weights(counts, alpha)
+    draws = sample_pool(weights, 400_000, torch.Generator().manual_seed(0))
+    freq = torch.bincount(draws, minlength=7).double() / len(draws)
+    expected = counts.double() ** alpha
+    expected[0] = 0.0
+    if alpha == 0.0:  # uniform over every item, also those never seen in training
+        expected[1:] = 1.0
+    expected /= expected.sum()
+    assert freq[0] == 0
+    torch.testing.assert_close(freq, expected, atol=3e-3, rtol=0)
+    with pytest.raises(ValueError, match="sample_alpha must be >= 0"):
+        sampling_weights(counts, -1.0)

@@ -72,13 +72,18 @@ def _data_fetch(args: argparse.Namespace) -> None:
 
 def _data_stats(args: argparse.Namespace) -> None:
     from seqrec.data.corpus import build_corpus
-    from seqrec.data.stats import corpus_stats, format_stats
-    from seqrec.training.prepare import read_frame
+    from seqrec.data.stats import corpus_stats, format_feature_stats, format_stats
+    from seqrec.training.prepare import load_features, read_frame
 
     data = _data_config(args)
-    corpus = build_corpus(read_frame(data), duplicates=data.duplicates)
+    frame = read_frame(data)
+    corpus = build_corpus(frame, duplicates=data.duplicates)
     print(format_stats(corpus_stats(corpus), title=args.dataset))
     print("\n".join(corpus.load_report()))
+    for which, vocabulary in (("item", corpus.items), ("user", corpus.users)):
+        table = load_features(data, which, frame, vocabulary)
+        if table is not None:
+            print("\n" + format_feature_stats(table, which))
 
 
 # ---------------------------------------------------------------- train / evaluate / recommend
@@ -196,7 +201,9 @@ def _data_parser(commands: argparse._SubParsersAction) -> None:
     fetch.add_argument("name", help="e.g. ml-100k, beauty")
     fetch.add_argument("--source", help="a local copy to install from instead of the network")
     fetch.set_defaults(func=_data_fetch)
-    stats = sub.add_parser("stats", help="users, items, interactions, sequence lengths")
+    stats = sub.add_parser(
+        "stats", help="users, items, interactions, sequence lengths, feature fields"
+    )
     stats.add_argument("dataset", metavar="NAME|PATH")
     _data_flags(stats)
     stats.set_defaults(func=_data_stats)

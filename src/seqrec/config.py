@@ -32,7 +32,8 @@ from seqrec.errors import ConfigError, first_line
 
 __all__ = ["Config", "ConfigError", "check_ranges", "load_config", "save_config"]
 
-DERIVED_MODEL_FIELDS = ("n_items",)  # model config fields that come from the data, not the user
+# model config fields that come from the data, not the user
+DERIVED_MODEL_FIELDS = ("n_items", "item_feature_spec")
 
 
 # ---------------------------------------------------------------- ranges of numeric fields
@@ -166,6 +167,32 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class FeatureConfig:
+    """Where item (or user) side features come from; see ``seqrec.data.features``.
+
+    ``path`` None takes the data's own features: a named data set's ``.item`` / ``.user`` file,
+    the ``.item`` / ``.user`` file beside an atomic ``.inter`` file, or else the interaction
+    file's extra columns named in ``fields`` (each id's first row gives its value). A ``path`` is
+    an atomic ``.item`` / ``.user`` file or a CSV / TSV / Parquet side table keyed by
+    ``id_column`` (default ``item_id`` / ``user_id``). ``fields`` None loads every field of a
+    feature file. ``kinds`` sets a field's kind (token, token_seq, float, float_seq) where the
+    file does not (CSV text is token otherwise); list kinds in text are split on ``separator``.
+    ``max_tokens`` caps list widths; tokens carried by fewer than ``min_count`` ids share one
+    "unknown" code.
+    """
+
+    fields: tuple[str, ...] | None = None
+    path: str | None = None
+    id_column: str | None = None
+    kinds: dict[str, Literal["token", "token_seq", "float", "float_seq"]] = field(
+        default_factory=dict
+    )
+    separator: str = " "
+    max_tokens: int | None = field(default=None, metadata=at_least(1))
+    min_count: int = field(default=1, metadata=at_least(1))
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the interactions come from and how they are filtered and split.
 
@@ -184,6 +211,8 @@ class DataConfig:
     max_len: int | None = field(default=None, metadata=at_least(1))  # newest max_len per user
     duplicates: Literal["keep", "drop", "error"] = "keep"
     split: SplitConfig = field(default_factory=SplitConfig)
+    item_features: FeatureConfig = field(default_factory=FeatureConfig)
+    user_features: FeatureConfig = field(default_factory=FeatureConfig)
 
 
 @dataclass(frozen=True)

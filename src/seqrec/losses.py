@@ -1,4 +1,5 @@
-"""Losses on gathered target positions: full softmax cross-entropy, sampled BCE and gBCE.
+"""Losses on gathered target positions: full softmax cross-entropy, sampled BCE and gBCE, and
+GRU4Rec's BPR-max and TOP1-max over a pool of negatives shared by the batch.
 
 Every loss takes hidden states that were gathered at target positions first (``(N, D)``), so no
 ``(B, L, n_items)`` tensor is ever built. The full softmax bounds its memory by computing logits
@@ -161,3 +162,67 @@ def sampled_bce(pos_scores: Tensor, neg_scores: Tensor) -> Tensor:
     negative), averaged over targets: ``pos_scores`` (N,), ``neg_scores`` (N, k).
     """
     return (F.softplus(-pos_scores) + F.softplus(neg_scores).sum(-1)).mean()
+
+
+# ---------------------------------------------------------------- GRU4Rec's sampled ranking losses
+
+
+def sampling_weights(counts: Tensor, alpha: float) -> Tensor:
+    """GRU4Rec's sampling weights ``count ** alpha`` per item code; code 0 (padding) gets 0.
+
+    ``alpha`` 0 samples uniformly over every item (also those never seen in training), 1 in
+    proportion to popularity; GRU4Rec's ``sample_alpha`` is typically 0.5-0.75.
+    """
+    if alpha < 0:
+        raise ValueError(f"sample_alpha must be >= 0, got {alpha}")
+    weights = torch.ones_like(counts) if alpha == 0 else counts.clamp(min=0).pow(alpha)
+    weights = weights.clone()
+    weights[0] = 0.0
+    return weights
+
+
+def sample_pool(weights: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` item codes (n,) drawn with replacement in proportion to ``weights``: one pool of
+    negatives shared by every target of a batch, as GRU4Rec's ``n_sample`` extra samples."""
+    if n < 1:
+        raise ValueError(f"the negative pool needs n >= 1 items, got {n}")
+    return torch.multinomial(weights, n, replacement=True, generator=generator)
+
+
+def _negative_softmax(neg_scores: Tensor, valid: Tensor | None) -> Tensor:
+    """Softmax over each row's negatives (N, S); entries with ``valid`` False get weight 0."""
+    if valid is None:
+        return neg_scores.softmax(dim=-1)
+    masked = neg_scores.masked_fill(~valid, float("-inf"))
+    top = masked.amax(dim=-1, keepdim=True).clamp(min=torch.finfo(neg_scores.dtype).min).detach()
+    exp = (masked - top).exp()  # 0 where not valid
+    return exp / exp.sum(dim=-1, keepdim=True).clamp(min=torch.finfo(neg_scores.dtype).tiny)
+
+
+def bpr_max(
+    pos_scores: Tensor, neg_scores: Tensor, bpreg: float, valid: Tensor | None = None
+) -> Tensor:
+    """BPR-max (Hidasi & Karatzoglou, CIKM 2018), mean over targets.
+
+    Per target with score r_i and negatives r_j weighted by s_j = softmax(r_j) over its
+    negatives: ``-log(sum_j s_j sigmoid(r_i - r_j) + 1e-24) + bpreg * sum_j s_j r_j^2``. The
+    second term is the score regularisation of the original code (``bpreg``). ``pos_scores``
+    (N,), ``neg_scores`` (N, S); ``valid`` (N, S) False removes a negative (e.g. the target
+    itself drawn into the pool).
+    """
+    weights = _negative_softmax(neg_scores, valid)  # (N, S)
+    ranking = (torch.sigmoid(pos_scores[:, None] - neg_scores) * weights).sum(-1)  # (N,)
+    penalty = (neg_scores.square() * weights).sum(-1)  # (N,)
+    return (-torch.log(ranking + 1e-24) + bpreg * penalty).mean()
+
+
+def top1_max(pos_scores: Tensor, neg_scores: Tensor, valid: Tensor | None = None) -> Tensor:
+    """TOP1-max (Hidasi & Karatzoglou, CIKM 2018), mean over targets.
+
+    Per target: ``sum_j s_j (sigmoid(r_j - r_i) + sigmoid(r_j^2))`` with s_j the softmax over its
+    negatives; ``sigmoid(r_j^2)`` is TOP1's own regularisation, pushing negative scores to 0.
+    Shapes as in :func:`bpr_max`.
+    """
+    weights = _negative_softmax(neg_scores, valid)  # (N, S)
+    terms = torch.sigmoid(neg_scores - pos_scores[:, None]) + torch.sigmoid(neg_scores.square())
+    return (terms * weights).sum(-1).mean()

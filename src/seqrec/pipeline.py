@@ -71,6 +71,7 @@ from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.data import MIN_WINDOW
 from seqrec.training.export import WEIGHTS, load_model_dir, read_json, save_model_dir
 from seqrec.training.fit import LAST_CHECKPOINT, FitResult, check_training, fit, seed_everything
+from seqrec.training.inputs import attach_data, derived_fields
 from seqrec.training.prepare import PreparedData, prepare_data
 
 MODEL_DIR = "model"
@@ -238,18 +239,24 @@ def device_for(config: Config) -> str:
 # ---------------------------------------------------------------- the checks before a run
 
 
-def _model_args(config: Config, n_items: int) -> dict[str, Any]:
-    return {**config.model.kwargs(), "n_items": n_items}
+def _model_args(config: Config, data: PreparedData) -> dict[str, Any]:
+    """The model's build arguments: the config's, plus what comes from the data (``n_items``,
+    the item feature spec); saved as the model folder's ``config.json``."""
+    return config.model.kwargs() | derived_fields(config.model.name, data)
 
 
-def build_run_model(config: Config, n_items: int) -> nn.Module:
-    """The config's model for ``n_items`` items; its own argument checks become ``ConfigError``."""
+def build_run_model(config: Config, data: PreparedData) -> nn.Module:
+    """The config's model for the data, with its feature tables and training statistics
+    attached; the model's own argument checks become ``ConfigError``."""
     try:
-        return models.build_model(config.model.name, **_model_args(config, n_items))
+        model = models.build_model(config.model.name, **_model_args(config, data))
     except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as error:  # its own checks
         # "SASRecConfig.n_negatives: ..." -> "model.n_negatives: ..."
         message = re.sub(r"\b\w+Config\.(\w+)", r"model.\1", first_line(error))
+        n_items = data.corpus.n_items
         raise ConfigError(f"model ({config.model.name}, {n_items:,} items): {message}") from error
+    attach_data(model, data)
+    return model
 
 
 def _evaluator(
@@ -311,7 +318,7 @@ def _plan(config: Config) -> _Plan:
     data = prepare_data(config.data)
     _check_trainable(data)
     seed_everything(config.training.seed)  # before the weights are initialised
-    model = build_run_model(config, data.corpus.n_items)
+    model = build_run_model(config, data)
     validator = _validator(config, data)
     ev = config.evaluation
     testers = {name: _test_evaluator(ev, data, name) for name in ev.protocols}
@@ -439,26 +446,22 @@ def resume(run_dir: str | Path) -> Run:
 
 
 def _fit_model(plan: _Plan, run_dir: Path, resume: bool) -> FitResult:
-    """Train with Lightning; a model with nothing to train (a count baseline) is only prepared.
+    """Train with Lightning; a model with nothing to train (a count baseline) is not trained.
 
-    Models that keep statistics of the training split (popularity counts, for a baseline or a
-    negative sampler) get them through ``prepare_from_training`` first.
+    What the model takes from the data (feature tables, statistics of the training split) was
+    attached when it was built (``training.inputs.attach_data``).
     """
-    model, config, train_split = plan.model, plan.config, plan.data.split.train
-    prepare = getattr(model, "prepare_from_training", None)
-    if prepare is not None:
-        prepare(train_split)
+    model, config = plan.model, plan.config
     if not any(p.requires_grad for p in model.parameters()):
         return FitResult.untrained(config.training.early_stopping_metric)
-    return fit(model, train_split, plan.validator, config.training, run_dir, resume)
+    return fit(model, plan.data.split.train, plan.validator, config.training, run_dir, resume)
 
 
 def _train_in(plan: _Plan, run_dir: Path, resume: bool) -> Run:
     config, data, model = plan.config, plan.data, plan.model
     fitted = _fit_model(plan, run_dir, resume)
     save_model_dir(
-        run_dir / MODEL_DIR, model, config.model.name,
-        _model_args(config, data.corpus.n_items), data.corpus.items,
+        run_dir / MODEL_DIR, model, config.model.name, _model_args(config, data), data.corpus.items,
     )  # fmt: skip
     results = {name: _evaluate(ev, model, config) for name, ev in plan.testers.items()}
     metrics = save_results(run_dir, results, data.corpus.users)
@@ -494,7 +497,7 @@ def _seed_run(plan: _Plan, run_dir: Path, seed: int, resume: bool) -> Run:
     training = dataclasses.replace(plan.config.training, seed=seed, seeds=())
     config = dataclasses.replace(plan.config, training=training, output=OutputConfig(str(seed_dir)))
     seed_everything(seed)  # before the weights are initialised
-    model = build_run_model(config, plan.data.corpus.n_items)
+    model = build_run_model(config, plan.data)
     interrupted = resume and (seed_dir / "checkpoints" / LAST_CHECKPOINT).is_file()
     if not interrupted:
         seed_dir.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ import polars as pl
 
 from seqrec.config import Config
 from seqrec.data.corpus import Vocabulary
-from seqrec.data.stats import corpus_stats
+from seqrec.data.stats import corpus_stats, feature_report_lines
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult
 
@@ -110,6 +110,9 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
     for name, value in corpus_stats(data.corpus).items():
         shown = f"{value:.4%}" if name == "density" else format_number(value)
         lines.append(f"| {name.replace('_', ' ')} | {shown} |")
+    for what, table in (("item", data.item_features), ("user", data.user_features)):
+        if table is not None:
+            lines += feature_report_lines(table, what)
     split = data.split
     n_train = int(split.train.lengths.sum())
     lines += [

@@ -1,4 +1,5 @@
-"""The contract every registered transformer model must keep, with every objective it accepts."""
+"""The contract every registered model must keep: the transformers with every objective they
+accept, GRU4Rec and GRU4RecF with every fusion (on synthetic item features of every kind)."""
 
 from __future__ import annotations
 
@@ -7,37 +8,88 @@ import json
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from seqrec.batch import SequenceBatch
-from seqrec.data.corpus import Sequences
+from seqrec.data.corpus import Sequences, Vocabulary
+from seqrec.data.features import build_feature_table
 from seqrec.data.splits import EvalSet
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import SampledRanking
 from seqrec.models import MODELS, build_model
+from seqrec.models.gru4recf import FUSIONS
 from seqrec.models.protocol import SequentialRecommender
+from seqrec.nn.features import load_item_tables
 
 N_ITEMS = 20
 MAX_LEN = 8
-CASES = [
+TRANSFORMER_CASES = [
     (name, objective)
     for name, (model_class, _) in MODELS.items()
     for objective in getattr(model_class, "accepted_objectives", ())
 ]
+RECURRENT_CASES = [("gru4rec", "gru"), *[("gru4recf", fusion) for fusion in FUSIONS]]
+CASES = TRANSFORMER_CASES + RECURRENT_CASES
 CAUSAL_CASES = [
-    case for case in CASES if MODELS[case[0]][0].supported_attention == frozenset({"causal"})
-]
+    case
+    for case in TRANSFORMER_CASES
+    if MODELS[case[0]][0].supported_attention == frozenset({"causal"})
+] + RECURRENT_CASES
+NO_DROPOUT = {
+    "transformer": {"hidden_dropout": 0.0, "attn_dropout": 0.0},
+    "recurrent": {"dropout_embed": 0.0, "dropout_hidden": 0.0},
+}
 
 
-def make_model(name: str, objective: str, **overrides) -> torch.nn.Module:
+def item_features():
+    """A feature table of every kind for items 1..N_ITEMS (some values missing)."""
+    gen = np.random.default_rng(7)
+    n = N_ITEMS
+    frame = pl.DataFrame(
+        {
+            "id": [str(i) for i in range(1, n + 1)],
+            "genre": [None if i % 7 == 0 else f"g{i % 4}" for i in range(n)],
+            "tags": [[f"t{(i + k) % 6}" for k in range(i % 3)] for i in range(n)],
+            "price": [None if i % 5 == 0 else float(gen.normal()) for i in range(n)],
+            "vector": [gen.normal(size=3).tolist() for _ in range(n)],
+        }
+    )
+    return build_feature_table(frame, Vocabulary(np.array(frame["id"].to_list()), offset=1))
+
+
+def family(name: str) -> str:
+    return "recurrent" if name in ("gru4rec", "gru4recf") else "transformer"
+
+
+def make_model(name: str, variant: str, **overrides) -> torch.nn.Module:
+    """A small model; ``variant`` is the objective of a transformer or the fusion of GRU4RecF."""
     torch.manual_seed(0)
+    if family(name) == "transformer":
+        config = dict(
+            n_items=N_ITEMS, max_len=MAX_LEN, hidden_size=16, n_layers=2, n_heads=2,
+            inner_size=32, hidden_dropout=0.1, attn_dropout=0.1, objective=variant,
+        )  # fmt: skip
+        return build_model(name, **(config | overrides))
     config = dict(
-        n_items=N_ITEMS, max_len=MAX_LEN, hidden_size=16, n_layers=2, n_heads=2,
-        inner_size=32, hidden_dropout=0.1, attn_dropout=0.1, objective=objective,
+        n_items=N_ITEMS, max_len=MAX_LEN, embedding_size=16, hidden_size=12, n_layers=2,
+        dropout_embed=0.1, dropout_hidden=0.1,
     )  # fmt: skip
-    return build_model(name, **(config | overrides))
+    if name == "gru4rec":
+        return build_model(name, **(config | overrides))
+    table = item_features()
+    config |= {"fusion": variant, "feature_size": 8, "item_feature_spec": table.spec()}
+    model = build_model(name, **(config | overrides))
+    load_item_tables(model, table)
+    return model
+
+
+def states(model: torch.nn.Module, item_seq: torch.Tensor) -> torch.Tensor:
+    """Per-column output states (B, L, D): ``encode`` of the recurrent models, ``forward`` of the
+    transformers."""
+    return model.encode(item_seq) if hasattr(model, "encode") else model(item_seq)
 
 
 def left_padded(lengths: list[int], width: int, seed: int = 0) -> torch.Tensor:
@@ -62,9 +114,17 @@ def case(request) -> tuple[str, str]:
     return request.param
 
 
-def test_every_transformer_model_is_covered() -> None:
-    assert {name for name, _ in CASES} >= {"bert4rec", "sasrec"}
+@pytest.fixture(
+    params=TRANSFORMER_CASES, ids=[f"{name}-{objective}" for name, objective in TRANSFORMER_CASES]
+)
+def transformer_case(request) -> tuple[str, str]:
+    return request.param
+
+
+def test_every_model_is_covered() -> None:
+    assert {name for name, _ in CASES} >= {"bert4rec", "sasrec", "gru4rec", "gru4recf"}
     assert ("bert4rec", "mlm") in CASES and ("sasrec", "clm") in CASES
+    assert {v for n, v in CASES if n == "gru4recf"} == set(FUSIONS)
 
 
 def test_output_shapes(case) -> None:
@@ -74,7 +134,9 @@ def test_output_shapes(case) -> None:
     assert loss.shape == () and torch.isfinite(loss)
     model.eval()
     batch = history_batch()
-    assert model(batch.item_seq).shape == (4, MAX_LEN, 16)
+    assert states(model, batch.item_seq).shape == (4, MAX_LEN, 16)
+    if family(case[0]) == "recurrent":  # RecBole's forward: the output at the newest item
+        assert model(batch.item_seq).shape == (4, 16)
     assert model.full_sort_predict(batch).shape == (4, N_ITEMS + 1)
     assert model.predict(batch, torch.randint(1, N_ITEMS + 1, (4, 7))).shape == (4, 7)
 
@@ -93,12 +155,12 @@ def test_left_padding_does_not_change_scores(case) -> None:
 def test_causal_models_cannot_see_the_future(case) -> None:
     model = make_model(*case).eval()
     seq = left_padded([MAX_LEN, 6], MAX_LEN, seed=3)
-    hidden = model(seq)
+    hidden = states(model, seq)
     for column in (3, MAX_LEN - 1):
         changed = seq.clone()
         changed[:, column] = changed[:, column] % N_ITEMS + 1
-        torch.testing.assert_close(model(changed)[:, :column], hidden[:, :column])
-        assert not torch.allclose(model(changed)[:, column], hidden[:, column])
+        torch.testing.assert_close(states(model, changed)[:, :column], hidden[:, :column])
+        assert not torch.allclose(states(model, changed)[:, column], hidden[:, column])
 
 
 def test_same_seed_gives_the_same_loss_and_scores(case) -> None:
@@ -125,7 +187,7 @@ def test_save_and_load_gives_identical_scores(case, tmp_path) -> None:
 
 
 def test_loss_falls_when_overfitting_one_batch(case) -> None:
-    model = make_model(*case, hidden_dropout=0.0, attn_dropout=0.0)
+    model = make_model(*case, **NO_DROPOUT[family(case[0])])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = training_batch(model)
     losses = []
@@ -160,9 +222,9 @@ def test_an_all_padding_row_gives_no_nan(case) -> None:
     assert torch.isfinite(scores[:, 1:]).all()
 
 
-def test_training_masks_leave_a_target_in_every_nonempty_window(case) -> None:
+def test_training_masks_leave_a_target_in_every_nonempty_window(transformer_case) -> None:
     """Non-empty: at least one item to predict (causal LM also needs one item before it)."""
-    model = make_model(*case)
+    model = make_model(*transformer_case)
     objective = model.objective
     generator = torch.Generator().manual_seed(6)
     width = model.train_seq_len
@@ -190,8 +252,9 @@ LAST_ITEM_SETTINGS = {
 }
 
 
-def test_prediction_reads_the_column_that_last_item_training_trains(case) -> None:
+def test_prediction_reads_the_column_that_last_item_training_trains(transformer_case) -> None:
     """Same column, and the same width, so also the same position embedding."""
+    case = transformer_case
     model = make_model(*case, **LAST_ITEM_SETTINGS[case[0]])
     objective = model.objective
     window = training_batch(model).item_seq
@@ -207,7 +270,12 @@ def test_prediction_reads_the_column_that_last_item_training_trains(case) -> Non
     assert test_ids.shape[1] - objective.target_offset == read  # prediction reads column read-1
 
 
-@pytest.mark.parametrize("case", CAUSAL_CASES, ids=[f"{n}-{o}" for n, o in CAUSAL_CASES])
+CAUSAL_TRANSFORMERS = [case for case in CAUSAL_CASES if case in TRANSFORMER_CASES]
+
+
+@pytest.mark.parametrize(
+    "case", CAUSAL_TRANSFORMERS, ids=[f"{n}-{o}" for n, o in CAUSAL_TRANSFORMERS]
+)
 def test_last_item_causal_training_never_shows_the_label(case) -> None:
     model = make_model(*case, **LAST_ITEM_SETTINGS[case[0]]).eval()
     objective = model.objective

@@ -25,9 +25,15 @@ def test_missing_required_key_is_named() -> None:
         build_model("bert4rec", max_len=5)
 
 
+SPEC = [{"name": "genre", "kind": "token", "codes": 5, "width": 1}]
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_config_round_trips_through_json(name: str) -> None:
-    wanted = {"n_items": 7, "max_len": 4, "hidden_size": 8, "objective_params": {}}
+    wanted = {
+        "n_items": 7, "max_len": 4, "hidden_size": 8, "objective_params": {},
+        "item_feature_spec": SPEC, "item_features": ["genre"],
+    }  # fmt: skip
     known = {f.name for f in dataclasses.fields(MODELS[name][1])}
     model = build_model(name, **{k: v for k, v in wanted.items() if k in known})
     raw = json.loads(json.dumps(dataclasses.asdict(model.config)))

@@ -12,6 +12,8 @@ from typing import Any
 from torch import nn
 
 from seqrec.models.bert4rec import BERT4Rec, BERT4RecConfig
+from seqrec.models.gru4rec import GRU4Rec, GRU4RecConfig
+from seqrec.models.gru4recf import GRU4RecF, GRU4RecFConfig
 from seqrec.models.pop import Pop, PopConfig
 from seqrec.models.protocol import SequentialRecommender
 from seqrec.models.sasrec import SASRec, SASRecConfig
@@ -20,6 +22,8 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "bert4rec": (BERT4Rec, BERT4RecConfig),
     "sasrec": (SASRec, SASRecConfig),
     "pop": (Pop, PopConfig),
+    "gru4rec": (GRU4Rec, GRU4RecConfig),
+    "gru4recf": (GRU4RecF, GRU4RecFConfig),
 }
 
 
@@ -55,6 +59,10 @@ __all__ = [
     "MODELS",
     "BERT4Rec",
     "BERT4RecConfig",
+    "GRU4Rec",
+    "GRU4RecConfig",
+    "GRU4RecF",
+    "GRU4RecFConfig",
     "Pop",
     "PopConfig",
     "SASRec",

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.losses import MAX_LOGITS, full_softmax_ce
+from seqrec.nn.features import item_feature_layer
 from seqrec.nn.transformer import TransformerEncoder, attention_mask
 from seqrec.objectives import MaskingObjective, build_objective, objectives_for
 
@@ -52,7 +53,9 @@ class BERT4RecConfig:
     Cloze task), ``"plm"`` or ``"rtd"``; ``mask_ratio`` drives each of them and
     ``objective_params`` holds their other parameters (e.g. ``max_span_length`` for plm,
     ``sample_from_batch`` for rtd). ``inner_size`` None means 4 x ``hidden_size``.
-    ``hidden_dropout`` 0.2 is the authors' ML-1m value (0.5 for Beauty).
+    ``hidden_dropout`` 0.2 is the authors' ML-1m value (0.5 for Beauty). ``item_features`` names
+    item fields whose vectors (``seqrec.nn.features``) are added to the item embeddings (a mask
+    token has none); ``item_feature_spec`` is filled from the data.
     """
 
     n_items: int
@@ -73,8 +76,12 @@ class BERT4RecConfig:
     objective: Literal["mlm", "plm", "rtd"] = "mlm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "item_features", tuple(self.item_features))
+        object.__setattr__(self, "item_feature_spec", tuple(map(dict, self.item_feature_spec)))
         checks = {
             "n_items": self.n_items >= 1,
             "max_len": self.max_len >= 2,
@@ -124,6 +131,10 @@ class BERT4Rec(nn.Module):
         self.max_len = config.max_len
         self.mask_token = config.n_items + 1
         hidden = config.hidden_size
+        features = item_feature_layer(
+            config.item_feature_spec, config.item_features, config.n_items, hidden,
+            "BERT4RecConfig.item_features",
+        )  # fmt: skip
         self.encoder = TransformerEncoder(
             config.n_items + 2,
             config.max_len,
@@ -135,6 +146,7 @@ class BERT4Rec(nn.Module):
             config.attn_dropout,
             "gelu",
             config.layer_norm_eps,
+            features=features,
         )
         self.objective: MaskingObjective = build_objective(
             config.objective,

@@ -58,6 +58,7 @@ from seqrec.losses import (
     uniform_negatives,
     unseen_negatives,
 )
+from seqrec.nn.features import item_feature_layer
 from seqrec.nn.transformer import (
     ACTIVATIONS,
     Attention,
@@ -84,6 +85,8 @@ class SASRecConfig:
     ``recbole`` encoder (the original is Glorot-initialised). ``n_negatives`` is used by ``bce``
     and ``gbce`` (gSASRec used 256 with ``gbce_t`` 0.75). ``objective`` is ``"clm"``;
     ``objective_params`` may set ``train_on_last_item_seq_only``.
+    ``item_features`` names item fields whose vectors (``seqrec.nn.features``) are added to the
+    item embeddings; ``item_feature_spec`` is filled from the data.
     """
 
     n_items: int
@@ -104,8 +107,12 @@ class SASRecConfig:
     objective: Literal["clm"] = "clm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "item_features", tuple(self.item_features))
+        object.__setattr__(self, "item_feature_spec", tuple(map(dict, self.item_feature_spec)))
         checks = {
             "n_items": self.n_items >= 2,
             "max_len": self.max_len >= 1,
@@ -216,17 +223,19 @@ class OriginalBlock(nn.Module):
 class OriginalEncoder(nn.Module):
     """Kang & McAuley's SASRec encoder; fits the objectives' ``SequenceEncoder`` protocol.
 
-    :meth:`embed` gives item embeddings scaled by sqrt(d); the output layer scores with the
-    unscaled table ``item_embedding.weight``, as the original does.
+    :meth:`embed` gives item embeddings scaled by sqrt(d) (plus the item's feature vector when
+    there are ``features``); the output layer scores with the unscaled table
+    ``item_embedding.weight``, as the original does.
     """
 
-    def __init__(self, config: SASRecConfig) -> None:
+    def __init__(self, config: SASRecConfig, features: nn.Module | None = None) -> None:
         super().__init__()
         inner, activation, eps = config.resolved()
         hidden = config.hidden_size
         self.max_len, self.hidden_dropout = config.max_len, config.hidden_dropout
         self.scale = math.sqrt(hidden)
         self.item_embedding = nn.Embedding(config.n_items + 1, hidden, padding_idx=0)
+        self.features = features  # ids (B, L) -> (B, L, D) added to the item embeddings
         self.position_embedding = nn.Embedding(config.max_len, hidden)
         block = (hidden, config.n_heads, inner, config.hidden_dropout, config.attn_dropout)
         self.blocks = nn.ModuleList(
@@ -243,7 +252,8 @@ class OriginalEncoder(nn.Module):
 
     def embed(self, item_ids: Tensor) -> Tensor:
         """Item embeddings (B, L, D) of ``item_ids`` (B, L), scaled by sqrt(d)."""
-        return self.item_embedding(item_ids) * self.scale
+        embedded = self.item_embedding(item_ids) * self.scale
+        return embedded if self.features is None else embedded + self.features(item_ids)
 
     def forward(
         self,
@@ -269,13 +279,13 @@ class OriginalEncoder(nn.Module):
         return self.norm(self.blocks[-1].at_positions(s, real, mask, is_causal, query_positions))
 
 
-def _encoder(config: SASRecConfig) -> nn.Module:
+def _encoder(config: SASRecConfig, features: nn.Module | None) -> nn.Module:
     if config.architecture == "original":
-        return OriginalEncoder(config)
+        return OriginalEncoder(config, features)
     inner, activation, eps = config.resolved()
     encoder = TransformerEncoder(
         config.n_items + 1, config.max_len, config.hidden_size, config.n_layers, config.n_heads,
-        inner, config.hidden_dropout, config.attn_dropout, activation, eps,
+        inner, config.hidden_dropout, config.attn_dropout, activation, eps, features=features,
     )  # fmt: skip
     encoder.reset_parameters(config.init_std)
     return encoder
@@ -293,7 +303,11 @@ class SASRec(nn.Module):
         self.config = config
         self.n_items = config.n_items
         self.max_len = config.max_len
-        self.encoder = _encoder(config)  # no mask token: codes 0..n_items only
+        features = item_feature_layer(
+            config.item_feature_spec, config.item_features, config.n_items, config.hidden_size,
+            "SASRecConfig.item_features",
+        )  # fmt: skip
+        self.encoder = _encoder(config, features)  # no mask token: codes 0..n_items only
         self.objective: MaskingObjective = build_objective(
             config.objective,
             n_items=config.n_items,

@@ -230,12 +230,14 @@ class TransformerEncoder(nn.Module):
         attn_dropout: float = 0.2,
         activation: str = "gelu",
         layer_norm_eps: float = 1e-12,
+        features: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.max_len = max_len
         self.item_embedding = nn.Embedding(n_tokens, hidden_size, padding_idx=0)
+        self.features = features  # ids (B, L) -> (B, L, hidden_size) added to item embeddings
         self.position_embedding = nn.Embedding(max_len, hidden_size)
         self.norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
         self.hidden_dropout = hidden_dropout
@@ -266,8 +268,10 @@ class TransformerEncoder(nn.Module):
             self.item_embedding.weight[0].zero_()
 
     def embed(self, item_ids: Tensor) -> Tensor:
-        """Item embeddings of ``item_ids`` (B, L): (B, L, D), without positions."""
-        return self.item_embedding(item_ids)
+        """Item embeddings of ``item_ids`` (B, L): (B, L, D), without positions (plus the item's
+        feature vector when the encoder has ``features``)."""
+        embedded = self.item_embedding(item_ids)
+        return embedded if self.features is None else embedded + self.features(item_ids)
 
     def forward(
         self,

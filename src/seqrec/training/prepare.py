@@ -11,10 +11,17 @@ from pathlib import Path
 
 import polars as pl
 
-from seqrec.config import ConfigError, DataConfig, SplitConfig
+from seqrec.config import ConfigError, DataConfig, FeatureConfig, SplitConfig
 from seqrec.data import datasets
-from seqrec.data.corpus import SequenceCorpus, build_corpus
+from seqrec.data.corpus import SequenceCorpus, Vocabulary, build_corpus
 from seqrec.data.errors import SeqrecError
+from seqrec.data.features import (
+    FeatureTable,
+    build_feature_table,
+    features_from_columns,
+    read_feature_file,
+    retype,
+)
 from seqrec.data.readers import read_interactions
 from seqrec.data.splits import (
     Split,
@@ -31,6 +38,8 @@ class PreparedData:
     corpus: SequenceCorpus
     split: Split
     n_rows: int  # interactions read, before any filter
+    item_features: FeatureTable | None = None  # aligned with corpus.items (row 0 = padding)
+    user_features: FeatureTable | None = None  # aligned with corpus.users
 
 
 def read_frame(data: DataConfig) -> pl.DataFrame:
@@ -75,8 +84,70 @@ def _held_out(corpus: SequenceCorpus, frame: pl.DataFrame, cfg: SplitConfig) -> 
     return labelled_split(corpus, labels)
 
 
+def _feature_file(data: DataConfig, which: str) -> tuple[Path, str] | None:
+    """The data's own feature file and id field (see ``FeatureConfig``), or None."""
+    if data.dataset in datasets.available():
+        entry = getattr(datasets.info(data.dataset), f"{which}_features")
+        if entry is None:
+            return None
+        return datasets.fetch(data.dataset) / entry[0], entry[1]
+    path = Path(data.dataset).expanduser()
+    beside = path.with_suffix(f".{which}")
+    if path.suffix.lower() == ".inter" and beside.is_file():
+        return beside, f"{which}_id"
+    return None
+
+
+def _feature_frame(
+    data: DataConfig, which: str, frame: pl.DataFrame
+) -> tuple[pl.DataFrame, tuple[str, ...]] | None:
+    """Features (``id`` + columns) as configured in ``data.<which>_features`` and source notes."""
+    cfg: FeatureConfig = getattr(data, f"{which}_features")
+    key = f"data.{which}_features"
+    own = (Path(cfg.path).expanduser(), f"{which}_id") if cfg.path else _feature_file(data, which)
+    if own is not None:
+        source = own[0]
+        features = read_feature_file(source, cfg.id_column or own[1], cfg.kinds, cfg.separator)
+    elif cfg.fields and data.dataset in datasets.available():
+        raise ConfigError(f"{key}.fields: {data.dataset} has no {which} features; give {key}.path")
+    elif cfg.fields:  # extra columns of the interaction file
+        _check_fields(cfg.fields, [c for c in frame.columns if c not in ("user", "item")], key)
+        features, notes = features_from_columns(frame, which, cfg.fields)
+        notes = (f"from the interaction file's columns {', '.join(cfg.fields)}", *notes)
+        return retype(features, cfg.kinds, cfg.separator, data.dataset), notes
+    else:
+        return None
+    if cfg.fields is not None:
+        _check_fields(cfg.fields, [c for c in features.columns if c != "id"], key)
+        features = features.select("id", *cfg.fields)
+    return features, (f"from {source}",)
+
+
+def _check_fields(fields: tuple[str, ...], available: list[str], key: str) -> None:
+    missing = [f for f in fields if f not in available]
+    if missing:
+        raise ConfigError(
+            f"{key}.fields: no field {missing[0]!r} in the data (fields: {', '.join(available)})"
+        )
+
+
+def load_features(
+    data: DataConfig, which: str, frame: pl.DataFrame, vocabulary: Vocabulary
+) -> FeatureTable | None:
+    """The ``item`` or ``user`` feature table aligned with ``vocabulary``, or None if the data
+    has no such features."""
+    found = _feature_frame(data, which, frame)
+    if found is None:
+        return None
+    cfg: FeatureConfig = getattr(data, f"{which}_features")
+    features, notes = found
+    return build_feature_table(
+        features, vocabulary, max_tokens=cfg.max_tokens, min_count=cfg.min_count, notes=notes
+    )
+
+
 def prepare_data(data: DataConfig) -> PreparedData:
-    """Read, filter (rating, k-core, newest ``max_len``), encode and split."""
+    """Read, filter (rating, k-core, newest ``max_len``), encode and split; load side features."""
     frame = read_frame(data)
     corpus = build_corpus(
         frame,
@@ -92,4 +163,10 @@ def prepare_data(data: DataConfig) -> PreparedData:
         if isinstance(error, SeqrecError):
             raise
         raise ConfigError(f"data.split: {error}") from error
-    return PreparedData(corpus, split, frame.height)
+    return PreparedData(
+        corpus,
+        split,
+        frame.height,
+        item_features=load_features(data, "item", frame, corpus.items),
+        user_features=load_features(data, "user", frame, corpus.users),
+    )

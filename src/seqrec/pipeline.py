@@ -18,13 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
 from seqrec import models
-from seqrec.batch import SequenceBatch
 from seqrec.config import (
     Config,
     ConfigError,
@@ -39,8 +37,7 @@ from seqrec.config import (
     read_yaml,
     save_config,
 )
-from seqrec.data.batching import pad_left
-from seqrec.data.corpus import Sequences, Vocabulary
+from seqrec.data.corpus import Vocabulary
 from seqrec.data.splits import EvalSet
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
@@ -378,28 +375,21 @@ def evaluate_baseline(
     return results, prepared.corpus.users
 
 
-@torch.no_grad()
 def recommend(
     run: Run | str | Path, history: list[str], k: int = 10, exclude_history: bool = True
 ) -> list[tuple[str, float]]:
     """Top ``k`` (raw item id, score) after a history of raw item ids (oldest first).
 
-    An id the model has never seen is an error that names it.
+    An id the model has never seen is an error that names it. Scoring is the serving path's
+    (``seqrec.serving.Recommender``), which equals the evaluation path's for the same history.
     """
+    from seqrec.serving.recommender import Recommender
+
     run = _one_model(_as_run(run))
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")
     if len(history) == 0:
         raise ValueError("history is empty: give at least one item id")
-    codes = run.items.encode([str(h) for h in history], what="item id")
-    seqs = Sequences(np.array([0, len(codes)], dtype=np.int64), codes)
-    item_seq = torch.from_numpy(pad_left(seqs, np.array([0]), run.model.max_len))
-    model = run.model.cpu().eval()
-    scores = model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()[0].clone()
-    scores[0] = -torch.inf  # padding
-    if exclude_history and len(codes):
-        scores[torch.from_numpy(codes)] = -torch.inf
-    k = min(k, int(torch.isfinite(scores).sum()))
-    top = torch.topk(scores, k)
-    raw = run.items.decode(top.indices.numpy())
-    return [(str(r), float(s)) for r, s in zip(raw, top.values.tolist(), strict=True)]
+    recommender = Recommender(run.model.cpu(), run.items.raw.tolist())
+    answer = recommender.recommend(history, k, exclude_seen=exclude_history, unknown="reject")
+    return answer.items

@@ -33,7 +33,7 @@ OPSET = 17
 ATOL = 1e-4  # fp32: onnxruntime and PyTorch differ by ~1e-7 on the transformers here
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(ValueError):
     """The model's scoring graph cannot be exported to ONNX faithfully."""
 
 

@@ -276,7 +276,7 @@ class Recommender:
         item_seq = torch.from_numpy(pad_left(seqs, rows, width))  # (B, width)
         scores = self.model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()
         # a fresh tensor (a model may return a view of its own buffer): (B, n_items + 1)
-        scores = scores.masked_fill(scores.isnan(), -torch.inf)
+        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
         self._exclude(scores, seqs, rows, queries)
         k = max(q.k for q in queries)
         top = torch.topk(scores, min(k, scores.shape[1]), dim=1)

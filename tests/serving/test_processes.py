@@ -1,0 +1,121 @@
+"""Real processes: ``seqrec serve`` on a loopback port; ``seqrec recommend`` without Lightning."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from serving_models import item_ids, small_model
+
+from seqrec.data.corpus import Vocabulary
+from seqrec.serving.export import write_model_folder
+from seqrec.serving.recommender import Recommender
+from seqrec.training.export import save_model_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = item_ids()
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("proc") / "model"
+    return write_model_folder(
+        out, small_model("sasrec", {"architecture": "original"}), "sasrec", RAW
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_seqrec_serve_answers_on_a_loopback_port(folder: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "seqrec.cli", "serve", str(folder), "--port", str(port)]
+    server = subprocess.Popen([*command, "--max-batch", "4"], env=env(), stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read().decode()
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "seqrec serve did not start in 60 s"
+                time.sleep(0.2)
+        response = httpx.post(f"{url}/recommend", json={"history": RAW[:5], "k": 3}, timeout=10)
+        assert response.status_code == 200
+        expected = Recommender.load(folder).recommend(RAW[:5], k=3).items
+        assert [(e["item"], e["score"]) for e in response.json()["items"]] == expected
+        bad = httpx.post(f"{url}/recommend", content=b"{", timeout=10)
+        assert bad.status_code == 422
+        assert httpx.get(f"{url}/model", timeout=10).json()["model"] == "sasrec"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_seqrec_serve_of_a_bad_folder_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "seqrec.cli", "serve", str(tmp_path), "--port", str(free_port())],
+        env=env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "metadata.json is missing" in done.stderr
+
+
+NO_HEAVY = (
+    "import sys\n"
+    "from seqrec.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'lightning', 'pytorch_lightning',"
+    " 'matplotlib', 'torchmetrics'} | {m for m in sys.modules if m == 'seqrec.pipeline'})\n"
+    "print('heavy:', heavy, file=sys.stderr)\n"
+    "sys.exit(code or (3 if heavy else 0))\n"
+)
+
+
+@pytest.mark.parametrize("source", ["exported", "run"])
+def test_seqrec_recommend_imports_neither_lightning_nor_matplotlib(folder, tmp_path, source):
+    target = folder
+    if source == "run":  # a run folder: its model/ is in the training format, no metadata
+        model = Recommender.load(folder).model
+        config = dataclasses.asdict(model.config)
+        vocabulary = Vocabulary(np.array(RAW), offset=1)
+        save_model_dir(tmp_path / "run" / "model", model, "sasrec", config, vocabulary)
+        target = tmp_path / "run"
+    args = ["recommend", str(target), "--history", *RAW[:4], "-k", "3"]
+    done = subprocess.run(
+        [sys.executable, "-c", NO_HEAVY, *args], env=env(), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "heavy: []" in done.stderr
+    lines = done.stdout.strip().splitlines()
+    expected = Recommender.load(folder).recommend(RAW[:4], k=3).items
+    assert [line.split("\t")[1] for line in lines] == [item for item, _ in expected]
+
+
+def test_seqrec_recommend_drops_unknown_ids_when_asked(folder: Path, capsys) -> None:
+    from seqrec.cli import main
+
+    assert main(["recommend", str(folder), "--history", RAW[1], "nope"]) == 2
+    assert "unknown item id in history: 'nope'" in capsys.readouterr().err
+    assert main(["recommend", str(folder), "--history", RAW[1], "nope", "--drop-unknown"]) == 0
+    captured = capsys.readouterr()
+    assert "dropped unknown item ids: nope" in captured.err
+    assert len(captured.out.strip().splitlines()) == 10

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -19,7 +15,6 @@ from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking
 from seqrec.serving.recommender import Recommender, UnknownItemError, input_widths
 
-ROOT = Path(__file__).resolve().parents[2]
 RAW = item_ids()
 LENGTHS = (1, 2, 5, 8, 9, 13, 20)  # one width and several, shorter and longer than MAX_LEN
 
@@ -177,16 +172,3 @@ def test_popularity_answers_by_count_whatever_the_history() -> None:
     recommender = Recommender(small_model("pop"), RAW)  # item i was seen i times
     answer = recommender.recommend(raw([30, 1]), k=3)
     assert answer.items == [(RAW[28], 29.0), (RAW[27], 28.0), (RAW[26], 27.0)]
-
-
-def test_the_serving_modules_import_neither_lightning_nor_training() -> None:
-    code = (
-        "import sys, seqrec.serving.recommender, seqrec.serving.app, seqrec.serving.export\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('lightning', 'matplotlib',"
-        " 'pytorch_lightning', 'torchmetrics') or m in ('seqrec.pipeline', 'seqrec.training.fit',"
-        " 'seqrec.evaluation.evaluator'))\n"
-        "print(bad)\nassert not bad, bad\n"
-    )
-    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr

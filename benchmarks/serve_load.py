@@ -262,7 +262,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--rate", type=float, default=100.0, help="open-loop requests/s")
     parser.add_argument("--open-seconds", type=float, default=10.0)
-    parser.add_argument("--mixed-requests", type=int, default=2000, help="0 skips the mix")
+    parser.add_argument("--mixed-requests", type=int, default=10_000, help="0 skips the mix")
     parser.add_argument("--malformed", type=float, default=0.1)
     parser.add_argument("--history", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server")

@@ -193,7 +193,7 @@ def _serving_parsers(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--workers", type=int, default=1, help="processes, one model each")
     serve.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     serve.add_argument(
-        "--max-batch", type=int, default=1, help="micro-batch up to N concurrent requests"
+        "--max-batch", type=int, default=32, help="micro-batch up to N concurrent requests (1: off)"
     )
     serve.add_argument(
         "--max-wait-ms", type=float, default=0.0, help="how long a micro-batch may wait to fill"

@@ -202,3 +202,24 @@ def test_cli_export_of_a_model_without_onnx_support_is_one_line(tmp_path: Path, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Pop cannot be exported to ONNX" in err
     assert not (tmp_path / "out").exists()
+
+
+class _BranchesOnData(torch.nn.Module):
+    """Doubles its scores when the last row starts with padding: tracing records one branch."""
+
+    n_items, max_len = N_ITEMS, MAX_LEN
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Embedding(N_ITEMS + 1, 4)
+
+    def full_sort_predict(self, batch) -> torch.Tensor:
+        scores = self.table(batch.item_seq).sum(dim=1) @ self.table.weight.T  # (B, N + 1)
+        return scores * 2 if bool(batch.item_seq[-1, 0] == 0) else scores
+
+
+def test_an_export_that_differs_from_pytorch_is_refused(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    with pytest.raises(OnnxExportError, match=r"_BranchesOnData .*differs from PyTorch by"):
+        export_onnx(_BranchesOnData(), tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()

@@ -132,6 +132,9 @@ def write_model_folder(
             "files": {p.name: sha256_of(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / METADATA).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        for part in tmp.iterdir():  # mkdtemp made the folder private; the files are to share
+            part.chmod(0o644)
+        tmp.chmod(0o755)
         if folder.exists():
             folder.rmdir()
         os.replace(tmp, folder)

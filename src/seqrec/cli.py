@@ -1,10 +1,12 @@
-"""The ``seqrec`` command: data, train, evaluate, recommend.
+"""The ``seqrec`` command: data, train, evaluate, recommend, export, serve.
 
 Bad input (a config key, a data file, a run or model folder, an unknown id, a bad flag) prints
 one line, ``seqrec: error: <what and where>``, no traceback, and exits with status 2. That is
 every error of ``seqrec.errors`` (and a data set that cannot be fetched, or a file the operating
 system will not give us); any other exception is a bug and keeps its traceback. Heavy imports
-(torch, Lightning) happen inside the commands, so ``seqrec --help`` is instant.
+(torch, Lightning) happen inside the commands, so ``seqrec --help`` is instant, and
+``recommend``, ``export``, ``serve`` and ``data`` never import Lightning or matplotlib
+(``NO_LIGHTNING``).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from seqrec.errors import ConfigError, SeqrecError
+
+if TYPE_CHECKING:
+    from seqrec.serving.recommender import Recommender
 
 EXIT_BAD_INPUT = 2
 FORMATS = ["atomic", "csv", "tsv", "parquet", "txt"]
@@ -29,6 +34,9 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"seqrec: error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+
+
+NO_LIGHTNING = ("data", "recommend", "export", "serve")
 
 
 def _quiet() -> None:
@@ -165,13 +173,77 @@ def _compare(args: argparse.Namespace) -> None:
     print(format_comparison(args.run_a, args.run_b, rows))
 
 
-def _recommend(args: argparse.Namespace) -> None:
-    from seqrec.pipeline import load_run, recommend
+def _recommender(path: str) -> Recommender:
+    """An exported model folder (checksums verified) or a run folder's model."""
+    from seqrec.serving.recommender import Recommender
 
-    run = load_run(args.run)
-    top = recommend(run, args.history, k=args.k, exclude_history=not args.include_history)
-    for rank, (item, score) in enumerate(top, start=1):
+    if (Path(path) / "metadata.json").is_file():
+        return Recommender.load(path)
+    return Recommender.from_run(path)
+
+
+def _recommend(args: argparse.Namespace) -> None:
+    """Through the serving path, which imports neither Lightning nor the training code."""
+    recommender = _recommender(args.run)
+    unknown = "drop" if args.drop_unknown else "reject"
+    answer = recommender.recommend(
+        args.history, args.k, exclude_seen=not args.include_history, unknown=unknown
+    )
+    if answer.unknown:
+        print(f"seqrec: dropped unknown item ids: {', '.join(answer.unknown)}", file=sys.stderr)
+    for rank, (item, score) in enumerate(answer.items, start=1):
         print(f"{rank}\t{item}\t{score:.4f}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from seqrec.serving.export import export_run
+
+    print(export_run(args.run, args.out_dir, onnx=args.onnx))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from seqrec.serving.app import ServeSettings, serve
+
+    settings = ServeSettings(
+        model_dir=args.model_dir, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+        max_body_bytes=args.max_body_bytes, threads=args.threads,
+    )  # fmt: skip
+    serve(settings, host=args.host, port=args.port, workers=args.workers)
+
+
+def _serving_parsers(commands: argparse._SubParsersAction) -> None:
+    rec = commands.add_parser("recommend", help="top-k items after a history of raw item ids")
+    rec.add_argument("run", metavar="RUN|MODEL_DIR", help="a run folder or an exported model")
+    rec.add_argument("--history", nargs="+", required=True, metavar="ITEM")
+    rec.add_argument("-k", type=int, default=10)
+    rec.add_argument("--include-history", action="store_true", help="allow items already seen")
+    rec.add_argument(
+        "--drop-unknown", action="store_true", help="ignore unknown ids instead of failing"
+    )
+    rec.set_defaults(func=_recommend)
+
+    export = commands.add_parser(
+        "export", help="write a self-contained, checksummed model folder for serving"
+    )
+    export.add_argument("run", metavar="RUN")
+    export.add_argument("out_dir", metavar="OUT_DIR")
+    export.add_argument("--onnx", action="store_true", help="also write model.onnx (scoring)")
+    export.set_defaults(func=_export)
+
+    serve = commands.add_parser("serve", help="HTTP service for an exported model folder")
+    serve.add_argument("model_dir", metavar="MODEL_DIR")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="processes, one model each")
+    serve.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    serve.add_argument(
+        "--max-batch", type=int, default=32, help="micro-batch up to N concurrent requests (1: off)"
+    )
+    serve.add_argument(
+        "--max-wait-ms", type=float, default=0.0, help="how long a micro-batch may wait to fill"
+    )
+    serve.add_argument("--max-body-bytes", type=int, default=1 << 20)
+    serve.set_defaults(func=_serve)
 
 
 # ---------------------------------------------------------------- parser
@@ -244,12 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--protocol", nargs="+", help="default: every protocol of both runs")
     compare.set_defaults(func=_compare)
 
-    rec = commands.add_parser("recommend", help="top-k items after a history of raw item ids")
-    rec.add_argument("run", metavar="RUN")
-    rec.add_argument("--history", nargs="+", required=True, metavar="ITEM")
-    rec.add_argument("-k", type=int, default=10)
-    rec.add_argument("--include-history", action="store_true", help="allow items already seen")
-    rec.set_defaults(func=_recommend)
+    _serving_parsers(commands)
     return parser
 
 
@@ -260,7 +327,7 @@ def _one_line(error: BaseException) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command != "data":
+    if args.command not in NO_LIGHTNING:
         _quiet()
     from seqrec.data.datasets import FetchError
 

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import torch
 from torch import nn
 
 from seqrec import models
-from seqrec.batch import SequenceBatch
+from seqrec.arguments import id_list, path_arg, positive_int
+from seqrec.arguments import names as name_list  # ``names`` is a common local name here
 from seqrec.config import (
     Config,
     DataConfig,
@@ -51,8 +51,7 @@ from seqrec.config import (
     read_yaml,
     save_config,
 )
-from seqrec.data.batching import pad_left
-from seqrec.data.corpus import Sequences, Vocabulary
+from seqrec.data.corpus import Vocabulary
 from seqrec.errors import (
     ArgumentError,
     ConfigError,
@@ -129,42 +128,6 @@ class Run:
 
 
 # ---------------------------------------------------------------- arguments of the API
-
-
-def _path_arg(value: Any, name: str) -> Path:
-    if isinstance(value, Path) or (isinstance(value, str) and value):
-        return Path(value)
-    raise ArgumentError(f"{name}: expected a folder path (str or Path), got {value!r}")
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ArgumentError(f"{name}: expected a positive integer, got {value!r}")
-    return int(value)
-
-
-def _id_list(value: Any, name: str) -> list[str]:
-    """A non-empty sequence of raw ids (str or int) as strings; a string is not a sequence here."""
-    is_sequence = isinstance(value, Sequence) or (isinstance(value, np.ndarray) and value.ndim == 1)
-    if isinstance(value, str | bytes) or not is_sequence:
-        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-        raise ArgumentError(
-            f"{name}: expected a list of item ids, got {type(value).__name__} {shown}"
-        )
-    for index, item in enumerate(value):
-        if isinstance(item, bool | np.bool_) or not isinstance(item, str | int | np.integer):
-            raise ArgumentError(f"{name}[{index}]: expected an item id (str or int), got {item!r}")
-    if len(value) == 0:
-        raise ArgumentError(f"{name} is empty: give at least one item id")
-    return [str(item) for item in value]
-
-
-def _names(value: Any, name: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not value:
-        raise ArgumentError(f"{name}: expected a non-empty list of names, got {value!r}")
-    if not all(isinstance(v, str) for v in value):
-        raise ArgumentError(f"{name}: expected names (str), got {list(value)!r}")
-    return list(value)
 
 
 # ---------------------------------------------------------------- config and checks
@@ -430,7 +393,7 @@ def resume(run_dir: str | Path) -> Run:
 
     A run of several seeds skips the seeds that finished and continues the interrupted one.
     """
-    run_dir = _path_arg(run_dir, "run_dir")
+    run_dir = path_arg(run_dir, "run_dir")
     config_path = run_dir / CONFIG_FILE
     if not config_path.is_file():
         raise RunFolderError(f"{run_dir} is not a run folder: {CONFIG_FILE} is missing")
@@ -542,7 +505,7 @@ def load_run(path: str | Path) -> Run:
     A run of several seeds loads each ``seed-<s>/`` run into ``Run.seeds``. ``Run.per_user``
     gives the saved per-user test values back.
     """
-    run_dir = _path_arg(path, "run")
+    run_dir = path_arg(path, "run")
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir}: no such run folder")
     if not (run_dir / CONFIG_FILE).is_file():
@@ -556,7 +519,7 @@ def load_run(path: str | Path) -> Run:
 
 
 def _as_run(run: Run | str | Path) -> Run:
-    return run if isinstance(run, Run) else load_run(_path_arg(run, "run"))
+    return run if isinstance(run, Run) else load_run(path_arg(run, "run"))
 
 
 def evaluate(run: Run | str | Path, protocol: str | None = None) -> EvalResult | SeedsResult:
@@ -603,26 +566,28 @@ def evaluate_baseline(
     elif not isinstance(data, Config):
         raise ArgumentError(f"data: expected a Config, a DataConfig or a name, got {data!r}")
     ev = data.evaluation
-    names = _names(list(ev.protocols) if protocols is None else protocols, "protocols")
-    for protocol in names:
+    wanted = name_list(list(ev.protocols) if protocols is None else protocols, "protocols")
+    for protocol in wanted:
         protocol_of(protocol)
     prepared = prepare_data(data.data)
     model = BASELINES[name].fit(prepared.split.train, prepared.corpus.n_items)
-    results = {p: _test_evaluator(ev, prepared, p).evaluate(model) for p in names}
+    results = {p: _test_evaluator(ev, prepared, p).evaluate(model) for p in wanted}
     return results, prepared.corpus.users
 
 
-@torch.no_grad()
 def recommend(
     run: Run | str | Path, history: Sequence[str], k: int = 10, exclude_history: bool = True
 ) -> list[tuple[str, float]]:
     """Top ``k`` (raw item id, score) after a history of raw item ids (oldest first).
 
     ``run`` may be a ``Run`` or a run folder (only its ``model/`` is read). An id the model has
-    never seen is an error that names it.
+    never seen is an error that names it. Scoring is the serving path's
+    (``seqrec.serving.Recommender``), which equals the evaluation path's for the same history.
     """
-    history = _id_list(history, "history")
-    k = _positive_int(k, "k")
+    from seqrec.serving.recommender import Recommender
+
+    history = id_list(history, "history")
+    k = positive_int(k, "k")
     if not isinstance(exclude_history, bool):
         raise ArgumentError(f"exclude_history: expected True or False, got {exclude_history!r}")
     if isinstance(run, Run):
@@ -631,16 +596,7 @@ def recommend(
             raise RunFolderError(f"{run.dir} holds one model per seed: use one of {folders}")
         model, items = run.model, run.items
     else:
-        model, items = _load_model(_path_arg(run, "run"))
-    codes = items.encode(history, what="item id")
-    seqs = Sequences(np.array([0, len(codes)], dtype=np.int64), codes)
-    item_seq = torch.from_numpy(pad_left(seqs, np.array([0]), model.max_len))
-    model = model.cpu().eval()
-    scores = model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()[0].clone()
-    scores[0] = -torch.inf  # padding
-    if exclude_history:
-        scores[torch.from_numpy(codes)] = -torch.inf
-    k = min(k, int(torch.isfinite(scores).sum()))
-    top = torch.topk(scores, k)
-    raw = items.decode(top.indices.numpy())
-    return [(str(r), float(s)) for r, s in zip(raw, top.values.tolist(), strict=True)]
+        model, items = _load_model(path_arg(run, "run"))
+    recommender = Recommender(model.cpu(), items.raw.tolist())
+    answer = recommender.recommend(history, k, exclude_seen=exclude_history, unknown="reject")
+    return answer.items

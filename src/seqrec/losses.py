@@ -226,3 +226,60 @@ def top1_max(pos_scores: Tensor, neg_scores: Tensor, valid: Tensor | None = None
     weights = _negative_softmax(neg_scores, valid)  # (N, S)
     terms = torch.sigmoid(neg_scores - pos_scores[:, None]) + torch.sigmoid(neg_scores.square())
     return (terms * weights).sum(-1).mean()
+
+
+# ---------------------------------------------------------------- sampled softmax
+
+
+def sampled_softmax_ce(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    targets: Tensor,
+    negatives: Tensor,
+    log_q: Tensor,
+) -> Tensor:
+    """Cross-entropy of each target against a pool of negatives shared by the batch, with the
+    log-Q correction of sampled softmax (Bengio & Senecal 2008; Jean et al. 2015), mean over
+    targets.
+
+    ``hidden`` (N, D); ``weight`` (V, D) and ``bias`` (V,) are the output table indexed by item
+    code; ``targets`` (N,) and ``negatives`` (K,) are codes; ``log_q`` (V,) is the log of each
+    code's probability under the proposal the negatives were drawn from. Every logit, the
+    target's too, is corrected by ``- log_q``, so the sampled softmax estimates the full one
+    without the proposal's bias (for a uniform proposal the correction is a constant and
+    changes nothing). A negative equal to a row's target ("accidental hit") is removed from
+    that row. Costs N x K logits instead of N x V.
+    """
+    if hidden.shape[0] == 0:
+        raise ValueError("sampled_softmax_ce needs at least one target")
+    table = weight[negatives]  # (K, D)
+    neg = F.linear(hidden, table, None if bias is None else bias[negatives])  # (N, K)
+    neg = neg - log_q[negatives]
+    pos = (hidden * weight[targets]).sum(-1) - log_q[targets]  # (N,)
+    if bias is not None:
+        pos = pos + bias[targets]
+    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([pos[:, None], neg], dim=1)  # (N, 1 + K)
+    return (logits.logsumexp(dim=1) - pos).mean()
+
+
+def proposal_log_q(counts: Tensor, sampler: str, alpha: float = 1.0) -> Tensor:
+    """Log proposal probability per item code (V,) for ``sampled_softmax_ce``.
+
+    ``uniform``: every item 1..n alike. ``popular``: ``count ** alpha`` (``sampling_weights``).
+    ``in_batch``: the negatives are the batch's own targets, which arrive in proportion to their
+    training frequency, so ``q`` is the unigram distribution (Yi et al., RecSys 2019). Padding
+    (code 0) gets ``-inf`` and is never drawn; every item counts at least once, so an item that
+    never occurs in training is drawn rarely and its correction stays finite.
+    """
+    counts = counts.clamp(min=1.0)  # code 0 is zeroed again by sampling_weights
+    if sampler == "uniform":
+        weights = sampling_weights(counts, 0.0)
+    elif sampler == "popular":
+        weights = sampling_weights(counts, alpha)
+    elif sampler == "in_batch":
+        weights = sampling_weights(counts, 1.0)
+    else:
+        raise ValueError(f"sampler must be uniform, popular or in_batch, got {sampler!r}")
+    return (weights / weights.sum()).log()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -191,3 +192,18 @@ def test_both_encoders_ignore_left_padding_and_the_future(architecture: str) -> 
     changed = history.clone()
     changed[0, -1] = 29
     torch.testing.assert_close(model(changed)[0, :-1], model(history)[0, :-1])
+
+
+def test_sampled_softmax_scores_the_targets_against_one_pool_drawn_from_the_generator() -> None:
+    from seqrec.data.corpus import Sequences
+    from seqrec.losses import proposal_log_q, sample_pool, sampled_softmax_ce
+
+    model = make(loss="sampled", n_negatives=7, negative_sampler="popular", sample_alpha=0.5)
+    model.prepare_from_training(Sequences(np.array([0, 6]), np.array([1, 1, 1, 2, 3, 3])))
+    hidden, targets = hidden_and_targets(model, windows())
+    log_q = proposal_log_q(model.sampled.counts, "popular", 0.5)
+    pool = sample_pool(log_q.exp(), 7, torch.Generator().manual_seed(2))
+    table = model.encoder.item_embedding.weight
+    expected = sampled_softmax_ce(hidden, table, None, targets, pool, log_q)
+    actual = model.calculate_loss(SequenceBatch(windows()), torch.Generator().manual_seed(2))
+    torch.testing.assert_close(actual, expected)

@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
+from seqrec.data.corpus import Sequences
 from seqrec.losses import MAX_LOGITS, full_softmax_ce
 from seqrec.nn.features import item_feature_layer
+from seqrec.nn.sampled_softmax import SAMPLERS, SampledSoftmax
 from seqrec.nn.transformer import TransformerEncoder, attention_mask
 from seqrec.objectives import MaskingObjective, build_objective, objectives_for
 
@@ -49,8 +51,11 @@ class BERT4RecConfig:
     item only (the authors add one such copy per ten masked copies); ``replacement`` ``"mask"``
     (always [MASK], the authors' code) or ``"bert"`` (80/10/10); ``max_predictions`` caps the
     masked items of a window (the authors' ``max_predictions_per_seq``, 30 for Beauty; mlm and
-    rtd). ``objective`` is ``"mlm"`` (the
-    Cloze task), ``"plm"`` or ``"rtd"``; ``mask_ratio`` drives each of them and
+    rtd). ``loss`` ``"ce"`` is the softmax over the whole catalogue; ``"sampled"`` a softmax over
+    ``n_negatives`` negatives shared by the batch, drawn by ``negative_sampler`` (``uniform``,
+    ``popular`` with ``count ** sample_alpha``, or ``in_batch``: the batch's own targets), with
+    the log-Q correction (``seqrec.nn.sampled_softmax``). ``objective`` is ``"mlm"`` (the Cloze
+    task), ``"plm"`` or ``"rtd"``; ``mask_ratio`` drives each of them and
     ``objective_params`` holds their other parameters (e.g. ``max_span_length`` for plm,
     ``sample_from_batch`` for rtd). ``inner_size`` None means 4 x ``hidden_size``.
     ``hidden_dropout`` 0.2 is the authors' ML-1m value (0.5 for Beauty). ``item_features`` names
@@ -72,7 +77,10 @@ class BERT4RecConfig:
     last_item_mask_prob: float = 0.1
     replacement: Literal["mask", "bert"] = "mask"
     max_predictions: int | None = None
-    loss: Literal["ce"] = "ce"
+    loss: Literal["ce", "sampled"] = "ce"
+    n_negatives: int = 1024
+    negative_sampler: Literal["uniform", "popular", "in_batch"] = "uniform"
+    sample_alpha: float = 1.0
     objective: Literal["mlm", "plm", "rtd"] = "mlm"
     objective_params: dict[str, Any] = field(default_factory=dict)
     max_logits: int = MAX_LOGITS
@@ -89,7 +97,10 @@ class BERT4RecConfig:
             "hidden_dropout": 0.0 <= self.hidden_dropout < 1.0,
             "attn_dropout": 0.0 <= self.attn_dropout < 1.0,
             "init_std": self.init_std > 0,
-            "loss": self.loss == "ce",
+            "loss": self.loss in ("ce", "sampled"),
+            "n_negatives": self.n_negatives >= 1,
+            "negative_sampler": self.negative_sampler in SAMPLERS,
+            "sample_alpha": self.sample_alpha >= 0.0,
             "replacement": self.replacement in ("mask", "bert"),
             "mask_ratio": 0.0 < self.mask_ratio < 1.0,
             "last_item_mask_prob": 0.0 <= self.last_item_mask_prob <= 1.0,
@@ -159,6 +170,11 @@ class BERT4Rec(nn.Module):
         self.head_dense = nn.Linear(hidden, hidden)
         self.head_norm = nn.LayerNorm(hidden, eps=config.layer_norm_eps)
         self.output_bias = nn.Parameter(torch.zeros(config.n_items + 1))
+        self.sampled = None
+        if config.loss == "sampled":
+            self.sampled = SampledSoftmax(
+                config.n_items, config.n_negatives, config.negative_sampler, config.sample_alpha
+            )
         self.train_seq_len: int = self.objective.train_width(config.max_len)
         self.encoder.reset_parameters(config.init_std)
         nn.init.trunc_normal_(
@@ -240,10 +256,21 @@ class BERT4Rec(nn.Module):
         table = self.encoder.item_embedding(items)  # (C, D)
         return F.linear(self._transform(hidden), table, self.output_bias[items])
 
+    def prepare_from_training(self, train: Sequences) -> None:
+        """The training counts of the sampled softmax's proposal (nothing for ``loss: ce``)."""
+        if self.sampled is not None:
+            self.sampled.prepare_from_training(train)
+
     def target_loss(
         self, hidden: Tensor, targets: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
-        """Softmax cross-entropy over items 1..n_items (no randomness: ``generator`` unused)."""
+        """Softmax cross-entropy over items 1..n_items, or the sampled softmax's estimate of it
+        (whose negatives come from ``generator``)."""
+        if self.sampled is not None:
+            table = self.encoder.item_embedding.weight[: self.n_items + 1]  # code-indexed
+            return self.sampled(
+                self._transform(hidden), targets, table, self.output_bias, generator
+            )
         table = self.encoder.item_embedding.weight[1 : self.n_items + 1]
         return full_softmax_ce(
             self._transform(hidden),

@@ -29,6 +29,10 @@ Losses (``SASRecConfig.loss``):
   them excludes the items of its own window;
 - ``ce``: softmax over the whole catalogue, "SASRec+" (Klenitskiy & Vasilev, RecSys 2023),
   chunked over targets when catalogue x targets exceeds ``max_logits``;
+- ``sampled``: a softmax over ``n_negatives`` negatives shared by the batch, drawn by
+  ``negative_sampler`` (``uniform``, ``popular`` with ``count ** sample_alpha``, or
+  ``in_batch``: the batch's own targets), with the log-Q correction
+  (``seqrec.nn.sampled_softmax``);
 - ``gbce``: gSASRec's generalised BCE (Petrov & Macdonald, RecSys 2023) with ``n_negatives``
   uniform negatives (any item but the target; the reference code may also draw the target) and
   calibration ``gbce_t``, normalised over the ``1 + k`` logits of a target as its reference code.
@@ -49,6 +53,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
+from seqrec.data.corpus import Sequences
 from seqrec.losses import (
     MAX_LOGITS,
     full_softmax_ce,
@@ -59,6 +64,7 @@ from seqrec.losses import (
     unseen_negatives,
 )
 from seqrec.nn.features import item_feature_layer
+from seqrec.nn.sampled_softmax import SAMPLERS, SampledSoftmax
 from seqrec.nn.transformer import (
     ACTIVATIONS,
     Attention,
@@ -69,7 +75,7 @@ from seqrec.nn.transformer import (
 )
 from seqrec.objectives import MaskingObjective, build_objective, objectives_for
 
-LOSSES = ("bce", "ce", "gbce")
+LOSSES = ("bce", "ce", "gbce", "sampled")
 ARCHITECTURES = ("original", "recbole")
 # per architecture: feed-forward width (x hidden size), activation, LayerNorm epsilon
 _DEFAULTS = {"original": (1, "relu", 1e-8), "recbole": (4, "gelu", 1e-12)}
@@ -101,8 +107,10 @@ class SASRecConfig:
     activation: Literal["gelu", "relu"] | None = None
     layer_norm_eps: float | None = None
     init_std: float = 0.02
-    loss: Literal["bce", "ce", "gbce"] = "bce"
+    loss: Literal["bce", "ce", "gbce", "sampled"] = "bce"
     n_negatives: int = 1
+    negative_sampler: Literal["uniform", "popular", "in_batch"] = "uniform"
+    sample_alpha: float = 1.0
     gbce_t: float = 0.75
     objective: Literal["clm"] = "clm"
     objective_params: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +133,9 @@ class SASRecConfig:
             "layer_norm_eps": self.layer_norm_eps is None or self.layer_norm_eps > 0,
             "init_std": self.init_std > 0,
             "loss": self.loss in LOSSES,
-            "n_negatives": 1 <= self.n_negatives < self.n_items,
+            "n_negatives": 1 <= self.n_negatives < self.n_items or self.loss == "sampled",
+            "negative_sampler": self.negative_sampler in SAMPLERS,
+            "sample_alpha": self.sample_alpha >= 0.0,
             "gbce_t": 0.0 <= self.gbce_t <= 1.0,
         }
         for name, ok in checks.items():
@@ -317,7 +327,19 @@ class SASRec(nn.Module):
             **config.objective_params,
         )
         self.train_seq_len: int = self.objective.train_width(config.max_len)
-        self.beta = gbce_beta(config.n_negatives, config.n_items, config.gbce_t)
+        self.beta = gbce_beta(
+            min(config.n_negatives, config.n_items - 1), config.n_items, config.gbce_t
+        )
+        self.sampled = None
+        if config.loss == "sampled":
+            self.sampled = SampledSoftmax(
+                config.n_items, config.n_negatives, config.negative_sampler, config.sample_alpha
+            )
+
+    def prepare_from_training(self, train: Sequences) -> None:
+        """The training counts of the sampled softmax's proposal (nothing for other losses)."""
+        if self.sampled is not None:
+            self.sampled.prepare_from_training(train)
 
     @property
     def uses_seen_items(self) -> bool:
@@ -374,6 +396,8 @@ class SASRec(nn.Module):
         table = self.encoder.item_embedding.weight  # (n_items + 1, D)
         if self.config.loss == "ce":
             return full_softmax_ce(hidden, table[1:], None, targets - 1, self.config.max_logits)
+        if self.sampled is not None:
+            return self.sampled(hidden, targets, table, None, generator)
         if negatives is None:
             k = self.config.n_negatives
             negatives = uniform_negatives(targets, self.n_items, k, generator)

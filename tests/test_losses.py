@@ -205,3 +205,15 @@ def test_pool_frequencies_follow_counts_to_the_power_alpha(alpha: float) -> None
     torch.testing.assert_close(freq, expected, atol=3e-3, rtol=0)
     with pytest.raises(ValueError, match="sample_alpha must be >= 0"):
         sampling_weights(counts, -1.0)
+
+
+def test_chunked_softmax_runs_under_bfloat16_autocast_in_float32() -> None:
+    gen = torch.Generator().manual_seed(1)
+    hidden = torch.randn(9, 8, generator=gen, requires_grad=True)
+    weight = torch.randn(30, 8, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 30, (9,), generator=gen)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        chunked = full_softmax_ce(hidden, weight, None, targets, max_logits=30 * 4)
+    chunked.backward()
+    assert chunked.dtype == torch.float32 and hidden.grad.dtype == torch.float32
+    torch.testing.assert_close(chunked, F.cross_entropy(hidden @ weight.T, targets))

@@ -20,6 +20,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
     """Mean CE of ``hidden @ weight.T + bias`` against ``targets``, never holding all logits."""
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)  # fp32 under autocast
     def forward(
         ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, chunk: int
     ) -> Tensor:
@@ -35,6 +36,7 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
         return (lse - target_logit).mean()
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad: Tensor):
         hidden, weight, bias, targets, lse = ctx.saved_tensors
         scale = grad / hidden.shape[0]

@@ -52,6 +52,7 @@ from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.export import load_model_dir, save_model_dir
 from seqrec.training.fit import FitResult, fit, seed_everything
 from seqrec.training.prepare import PreparedData, prepare_data
+from seqrec.training.pruning import ValidationListener
 
 MODEL_DIR = "model"
 BASELINES = {"pop": Pop}  # fitted from counts, evaluated without a training run
@@ -199,15 +200,22 @@ def _start(config: ConfigLike, overrides: dict[str, Any]) -> tuple[Config, Path]
     return config, run_dir
 
 
-def train(config: ConfigLike, **overrides: Any) -> Run:
+def train(
+    config: ConfigLike, on_validation: ValidationListener | None = None, **overrides: Any
+) -> Run:
     """Train, evaluate on the test set under every configured protocol, write the run folder.
 
     With ``training.seeds``, one model per seed (``seed-<s>/``) and their spread at the top.
+    ``on_validation(epoch, value)`` is called after each validation of a single-seed run; an
+    exception it raises (a pruned tuning trial) stops the run before its test evaluation.
     """
-    config, run_dir = _start(config, overrides)
+    config = resolve_config(config, overrides)
+    if config.training.seeds and on_validation is not None:
+        raise ConfigError("on_validation follows one training: give no training.seeds")
+    config, run_dir = _start(config, {})
     if config.training.seeds:
         return _train_seeds(config, run_dir, resume=False)
-    return _train_in(config, run_dir, resume=False)
+    return _train_in(config, run_dir, resume=False, on_validation=on_validation)
 
 
 def resume(run_dir: str | Path) -> Run:
@@ -220,8 +228,9 @@ def resume(run_dir: str | Path) -> Run:
 
 
 def _fit_model(
-    model: nn.Module, config: Config, data: PreparedData, run_dir: Path, resume: bool
-) -> FitResult:
+    model: nn.Module, config: Config, data: PreparedData, run_dir: Path, resume: bool,
+    on_validation: ValidationListener | None = None,
+) -> FitResult:  # fmt: skip
     """Train with Lightning; a model with nothing to train (a count baseline) is only prepared.
 
     Models that keep statistics of the training split (popularity counts, for a baseline or a
@@ -233,14 +242,17 @@ def _fit_model(
     if not any(p.requires_grad for p in model.parameters()):
         return FitResult.untrained(config.training.early_stopping_metric)
     validator = _validator(config, data)
-    return fit(model, data.split.train, validator, config.training, run_dir, resume)
+    return fit(model, data.split.train, validator, config.training, run_dir, resume, on_validation)
 
 
-def _train_in(config: Config, run_dir: Path, resume: bool, data: PreparedData | None = None) -> Run:
+def _train_in(
+    config: Config, run_dir: Path, resume: bool, data: PreparedData | None = None,
+    on_validation: ValidationListener | None = None,
+) -> Run:  # fmt: skip
     data = data or prepare_data(config.data)
     seed_everything(config.training.seed)  # before the weights are initialised
     model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
-    fitted = _fit_model(model, config, data, run_dir, resume)
+    fitted = _fit_model(model, config, data, run_dir, resume, on_validation)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name,
         _model_args(config, data.corpus.n_items), data.corpus.items,

@@ -23,6 +23,7 @@ from seqrec.evaluation.evaluator import Evaluator
 from seqrec.training.callbacks import LastCheckpoint, ThrottledProgressBar, Validation
 from seqrec.training.data import WindowDataModule
 from seqrec.training.module import SeqRecModule
+from seqrec.training.pruning import ValidationListener, ValidationReport
 
 LAST_CHECKPOINT = "last.ckpt"
 BEST_WEIGHTS = "best.safetensors"
@@ -93,11 +94,14 @@ def fit(
     cfg: TrainingConfig,
     run_dir: Path,
     resume: bool = False,
+    on_validation: ValidationListener | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave the best validation weights in it.
 
     Without a validator (no validation users) the weights of the last epoch are kept.
     ``resume`` continues from ``run_dir/checkpoints/last.ckpt`` exactly where it stopped.
+    ``on_validation(epoch, value)`` is called after every validation; what it raises stops
+    training and propagates (see ``pruning.py``).
     """
     ckpt_dir = Path(run_dir) / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +118,10 @@ def fit(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best
     )
     per_epoch = data.batches_per_epoch()
-    trainer = make_trainer(cfg, Path(run_dir), [validation, LastCheckpoint(last)], per_epoch)
+    callbacks = [validation, LastCheckpoint(last)]
+    if on_validation is not None:
+        callbacks.append(ValidationReport(validation, on_validation))
+    trainer = make_trainer(cfg, Path(run_dir), callbacks, per_epoch)
     per_epoch = data.batches_per_epoch(trainer.world_size)
     module = SeqRecModule(model, cfg, total_steps=per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)

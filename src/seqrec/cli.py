@@ -147,6 +147,7 @@ def _benchmark(args: argparse.Namespace) -> None:
 
 
 def _tune(args: argparse.Namespace) -> None:
+    from seqrec.config import parse_override
     from seqrec.training.allocator import keep_freed_memory
     from seqrec.tune import tune
 
@@ -155,6 +156,7 @@ def _tune(args: argparse.Namespace) -> None:
         args.config, args.trials, args.budget_minutes, space=args.space, output=args.output,
         sampler_seed=args.seed, confirm_seeds=args.confirm_seeds,
         prune_warmup_epochs=args.prune_warmup_epochs,
+        overrides=dict(parse_override(o) for o in args.overrides),
     )  # fmt: skip
     print("\n" + result.trials_md.read_text(encoding="utf-8"))
     preset = "-" if result.preset_value is None else f"{result.preset_value:.4f}"
@@ -176,6 +178,7 @@ def _benchmark_parsers(commands: argparse._SubParsersAction) -> None:
 
     tune = commands.add_parser("tune", help="Optuna search around a preset (seqrec[tune])")
     tune.add_argument("config", metavar="CONFIG.yaml")
+    tune.add_argument("overrides", nargs="*", metavar="a.b=c", help="change the preset first")
     tune.add_argument("--trials", type=int, required=True, help="finished trials of the study")
     tune.add_argument("--budget-minutes", type=float, required=True,
                       help="start no trial after this")  # fmt: skip

@@ -133,6 +133,8 @@ def test_the_cli_prints_the_trials_and_the_best_config(searched, capsys):
     assert "| trial | state |" in out and f"best config: {result.best_config}" in out
     assert main([*args[:3], "0", *args[4:]]) == 2
     assert "--trials must be >= 1" in capsys.readouterr().err
+    assert main([*args[:2], "training.epochs=3", *args[2:]]) == 2  # overrides change the preset
+    assert "another preset or space (training.epochs: 2 there, 3" in capsys.readouterr().err
 
 
 def test_without_optuna_the_error_says_what_to_install(tmp_path, monkeypatch):

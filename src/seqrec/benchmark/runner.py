@@ -60,7 +60,7 @@ def config_difference(saved: Config, wanted: Config) -> str | None:
     a, b = (_flat({**config_to_dict(c), "output": None}) for c in (saved, wanted))
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key):
-            return f"{key}: {a.get(key)!r} there, {b.get(key)!r} in the suite"
+            return f"{key}: {a.get(key)!r} there, {b.get(key)!r} now"
     return None
 
 

@@ -23,7 +23,7 @@ trial finishes or is pruned. The confirmation runs after the budget.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,9 +183,11 @@ def tune(
     confirm_seeds: Sequence[int] | None = None,
     prune_warmup_epochs: int = 4,
     log: Callable[[str], None] = print,
+    overrides: Mapping[str, Any] | None = None,
 ) -> TuneResult:
     """Search, then write the trials table and ``best_config.yaml`` (see the module docstring).
 
+    ``overrides`` (``{"training.epochs": 10}``) change the preset before the search starts.
     ``confirm_seeds`` None retrains preset and best config with the preset's ``training.seeds``
     (none: no confirmation); a list of seeds uses those.
     """
@@ -194,7 +196,7 @@ def tune(
         raise ConfigError(
             f"--trials must be >= 1 and --budget-minutes > 0, got {trials} and {budget_minutes}"
         )
-    original = dataclasses.replace(resolve_config(config), output=OutputConfig())
+    original = dataclasses.replace(resolve_config(config, overrides), output=OutputConfig())
     # the trials train one seed each; the best config keeps the preset's seeds
     preset = dataclasses.replace(
         original, training=dataclasses.replace(original.training, seeds=())

@@ -17,6 +17,7 @@ from seqrec.cli import main
 from seqrec.comparison import compare_runs
 from seqrec.config import ConfigError
 from seqrec.training.data import training_windows
+from seqrec.training.prepare import prepare_data
 
 
 def test_results_json_holds_each_runs_metrics_across_seeds(suite_run):
@@ -33,7 +34,9 @@ def test_results_json_holds_each_runs_metrics_across_seeds(suite_run):
                 assert got["mean"] == pytest.approx(np.mean(got["per_seed"]))
     assert saved["seeds"] == [1, 2] and saved["metric"] == "NDCG@10"
     assert saved["models"][1]["overrides"] == {}
-    assert saved["models"][2]["overrides"] == {"training.lr": 0.001, "model.hidden_size": 8}
+    assert saved["models"][2]["overrides"] == {
+        "training.lr": 0.001, "model.hidden_size": 8, "training.dupe_factor": 2,
+    }  # fmt: skip
 
 
 def test_the_table_shows_mean_spread_and_ci_of_every_model(suite_run):
@@ -52,13 +55,11 @@ def test_the_table_shows_mean_spread_and_ci_of_every_model(suite_run):
 
 def test_sequences_per_second_counts_window_visits_over_training_step_time(suite_run):
     _, results = suite_run
-    tiny = next(s for s in results.summaries if s.name == "tiny-a")
-    from seqrec.training.prepare import prepare_data
-
+    tiny = next(s for s in results.summaries if s.name == "tiny-b")
     train = prepare_data(tiny.config.data).split.train
     windows, _ = training_windows(train, 6, None)  # the tiny model trains on max_len columns
     histories = [pl.read_csv(tiny.run_dir / f"seed-{s}" / "history.csv") for s in (1, 2)]
-    visits = len(windows) * tiny.config.training.dupe_factor * sum(h.height for h in histories)
+    visits = len(windows) * 2 * sum(h.height for h in histories)  # tiny-b: dupe_factor 2
     seconds = sum(h["train_s"].sum() for h in histories)
     assert tiny.sequences_per_s == pytest.approx(visits / seconds)
     assert [t.epochs for t in tiny.seeds] == [2, 2]

@@ -34,7 +34,8 @@ def write_suite(root: Path, **changes: object) -> Path:
             {"name": "pop", "config": str(root / "pop.yaml")},
             {"name": "tiny-a", "config": str(root / "tiny.yaml")},
             {"name": "tiny-b", "config": str(root / "tiny.yaml"),
-             "overrides": {"training.lr": 0.001, "model.hidden_size": 8}},
+             "overrides": {"training.lr": 0.001, "model.hidden_size": 8,
+                           "training.dupe_factor": 2}},
         ],
     } | changes  # fmt: skip
     path = root / "suite.yaml"

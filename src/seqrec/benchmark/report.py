@@ -137,6 +137,9 @@ def header(suite: Suite, quick: bool, command: str, info: dict[str, Any]) -> lis
         f"threads), {m['os']}, Python {m['python']}, torch {m['torch']}",
         f"- seeds: {seeds}; every model on the same split, users and sampled negatives "
         "(checked through the evaluation-set fingerprints)",
+        f"- training wall time of all models and seeds: {info['training_wall_s'] / 60:.1f} min "
+        f"(this call: {info['elapsed_s'] / 60:.1f} min; models already complete are not trained "
+        "again)",
     ]
 
 

@@ -120,6 +120,7 @@ def run_suite(
         "commit": commit(),
         "seeds": list(first.training.seeds or [first.training.seed]),
         "elapsed_s": time.perf_counter() - started,
+        "training_wall_s": sum(t.wall_s for s in summaries for t in s.seeds),
         "trained_now": trained,
     }
     out.mkdir(parents=True, exist_ok=True)

@@ -25,12 +25,16 @@ def test_each_entry_gets_the_shared_sections_the_seeds_and_its_overrides(tmp_pat
     assert quick.training.epochs == 1
 
 
-def test_an_entry_quick_block_applies_after_the_suites(tmp_path):
+def test_quick_blocks_apply_after_the_entry_overrides(tmp_path):
     entries = [{"name": "t", "config": str(tmp_path / "tiny.yaml"),
+                "overrides": {"training.epochs": 7, "training.batch_size": 4},
                 "quick": {"training.epochs": 3, "training.lr": 0.5}}]  # fmt: skip
-    suite = load_suite(write_suite(tmp_path, models=entries, quick={"training.epochs": 1}))
-    quick = suite.config_of(suite.entry("t"), quick=True, run_dir=tmp_path)
-    assert (quick.training.epochs, quick.training.lr) == (3, 0.5)
+    quick = {"training.epochs": 1, "training.batch_size": 2}
+    suite = load_suite(write_suite(tmp_path, models=entries, quick=quick))
+    full = suite.config_of(suite.entry("t"), quick=False, run_dir=tmp_path).training
+    assert (full.epochs, full.batch_size, full.lr) == (7, 4, 0.01)
+    fast = suite.config_of(suite.entry("t"), quick=True, run_dir=tmp_path).training
+    assert (fast.epochs, fast.batch_size, fast.lr) == (3, 2, 0.5)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,10 @@ import optuna
 import pytest
 import yaml
 
+from seqrec.benchmark.runner import flatten
 from seqrec.config import ConfigError, config_to_dict, load_config
 from seqrec.tune.space import default_space_path, load_space
-from seqrec.tune.study import _check_space, _flat
+from seqrec.tune.study import _check_space
 
 
 @pytest.mark.parametrize(
@@ -18,7 +19,7 @@ def test_default_spaces_contain_the_presets_own_values(preset):
     config = load_config(f"configs/{preset}.yaml")
     space = load_space(default_space_path(config.model.name))
     _check_space(config, space)  # every key exists in the config
-    values = _flat(config_to_dict(config))
+    values = flatten(config_to_dict(config))
     outside = [p.key for p in space.params if not p.contains(values[p.key])]
     # trial 0 of a search is then exactly the preset
     assert not outside, outside

@@ -46,18 +46,19 @@ def output_dir(suite: Suite, quick: bool) -> Path:
     return RESULTS_DIR / (suite.name + ("-quick" if quick else ""))
 
 
-def _flat(raw: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested plain data as dotted keys: ``{"training": {"lr": 1}}`` -> ``{"training.lr": 1}``."""
     if not isinstance(raw, dict):
         return {prefix: raw}
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else key))
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
     return out
 
 
 def config_difference(saved: Config, wanted: Config) -> str | None:
     """The first config key (output aside) whose value differs, as 'key: saved vs wanted'."""
-    a, b = (_flat({**config_to_dict(c), "output": None}) for c in (saved, wanted))
+    a, b = (flatten({**config_to_dict(c), "output": None}) for c in (saved, wanted))
     for key in sorted(set(a) | set(b)):
         if a.get(key) != b.get(key):
             return f"{key}: {a.get(key)!r} there, {b.get(key)!r} now"

@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from seqrec.benchmark.runner import config_difference
+from seqrec.benchmark.runner import config_difference, flatten
 from seqrec.config import (
     Config,
     ConfigError,
@@ -74,15 +74,6 @@ def default_output(config: ConfigLike) -> Path:
     return Path("runs") / f"tune-{name}"
 
 
-def _flat(raw: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        return {prefix: raw}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else key))
-    return out
-
-
 def _check_space(preset: Config, space: SearchSpace) -> None:
     """Every searched key must exist: try the space's first value of each on the preset."""
     try:
@@ -111,7 +102,7 @@ def _start_folder(out: Path, preset: Config, space: SearchSpace) -> None:
 
 def _enqueue_preset(study: Any, preset: Config, space: SearchSpace, log: Callable) -> None:
     """Trial 0 = the preset's own values (those that lie in the space)."""
-    values = _flat(config_to_dict(preset))
+    values = flatten(config_to_dict(preset))
     inside = {p.key: values[p.key] for p in space.params if p.contains(values.get(p.key))}
     outside = [p.key for p in space.params if p.key not in inside]
     if outside:

@@ -34,9 +34,10 @@ HEADER = """\
 # each entry with `seed` and fails when a test metric falls below its floor.
 # floor = measured - margin, measured = the value with `seed`, margin = max(95% user-bootstrap CI
 # half-width, 3 x standard deviation over seeds {seeds}) (see seqrec/benchmark/floors.py).
-# Recorded with (each entry's `recorded` gives its date):
-#   {command}
-# on {date}: {cpu}, torch {torch}.
+# Recorded with:
+#   OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/record_floors.py [--models NAME ...]
+# last call: `{command}`
+# on {date} ({cpu}, torch {torch}); each entry's `recorded` is its own date.
 # To add a model: add an entry (its model section, training overrides), then run
 #   OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/record_floors.py --models NAME
 """

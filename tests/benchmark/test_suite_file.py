@@ -70,9 +70,9 @@ def test_an_entry_may_not_override_the_shared_sections(tmp_path):
 
 
 def test_an_unregistered_model_is_an_error_naming_the_entry(tmp_path):
-    (tmp_path / "gru.yaml").write_text(yaml.safe_dump({"data": {}, "model": {"name": "gru4rec"}}))
-    message = _entry_error(tmp_path, {"name": "gru", "config": str(tmp_path / "gru.yaml")})
-    assert "model 'gru'" in message and "unknown model 'gru4rec'; registered:" in message
+    (tmp_path / "x.yaml").write_text(yaml.safe_dump({"data": {}, "model": {"name": "xyz4rec"}}))
+    message = _entry_error(tmp_path, {"name": "xyz", "config": str(tmp_path / "x.yaml")})
+    assert "model 'xyz'" in message and "unknown model 'xyz4rec'; registered:" in message
     assert "sasrec" in message
 
 

@@ -134,6 +134,9 @@ def test_a_run_folder_of_another_config_is_an_error_not_reused(no_suite_plots, t
     path.write_text(changed)
     with pytest.raises(ConfigError, match=r"holds a run of another config \(training.lr: 0.01"):
         run_suite(load_suite(path), models=["tiny-a"], output=tmp_path / "o")
+    # a complete run that is only tabulated is checked as well
+    with pytest.raises(ConfigError, match=r"runs/tiny-a holds a run of another config"):
+        run_suite(load_suite(path), models=["pop"], output=tmp_path / "o")
 
 
 def test_quick_writes_its_own_folder(no_suite_plots, tmp_path, monkeypatch):

@@ -69,15 +69,20 @@ def is_complete(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
 
 
+def check_same_config(config: Config, run_dir: Path) -> None:
+    """A run folder of another config is an error, never reused."""
+    difference = config_difference(load_config(run_dir / "config.yaml"), config)
+    if difference:
+        raise ConfigError(
+            f"{run_dir} holds a run of another config ({difference}); "
+            "delete the folder or give another --output"
+        )
+
+
 def ensure_run(config: Config, run_dir: Path) -> str:
     """Train, resume or keep the entry's run; returns which ('trained', 'resumed', 'complete')."""
     if (run_dir / "config.yaml").is_file():
-        difference = config_difference(load_config(run_dir / "config.yaml"), config)
-        if difference:
-            raise ConfigError(
-                f"{run_dir} holds a run of another config ({difference}); "
-                "delete the folder or give another --output"
-            )
+        check_same_config(config, run_dir)
         if is_complete(run_dir):
             return "complete"
         resume(run_dir)
@@ -136,7 +141,9 @@ def _summaries(suite: Suite, done: list[Entry], quick: bool, out: Path) -> list[
     """Every complete entry read back from its run folder (the data is read once for all)."""
     train_lengths = prepare_data(suite.config_of(done[0], quick, out).data).split.train.lengths
     summaries = []
-    for entry in done:
+    for entry in done:  # also those not trained in this call: their config must be the suite's
+        check_same_config(suite.config_of(entry, quick, out / "runs" / entry.name),
+                          out / "runs" / entry.name)  # fmt: skip
         summary = summarise_run(entry.name, out / "runs" / entry.name, train_lengths)
         summary.extra.update({"preset": str(entry.config), "overrides": dict(entry.overrides)})
         summaries.append(summary)

@@ -246,6 +246,66 @@ def _serving_parsers(commands: argparse._SubParsersAction) -> None:
     serve.set_defaults(func=_serve)
 
 
+# ---------------------------------------------------------------- benchmark / tune
+
+
+def _benchmark(args: argparse.Namespace) -> None:
+    from seqrec.benchmark import load_suite, run_suite
+    from seqrec.training.allocator import keep_freed_memory
+
+    keep_freed_memory()
+    suite = load_suite(args.suite)
+    results = run_suite(suite, quick=args.quick, models=args.models, output=args.output)
+    print("\n" + results.results_md.read_text(encoding="utf-8"))
+    print(f"results: {results.results_md}")
+
+
+def _tune(args: argparse.Namespace) -> None:
+    from seqrec.config import parse_override
+    from seqrec.training.allocator import keep_freed_memory
+    from seqrec.tune import tune
+
+    keep_freed_memory()
+    result = tune(
+        args.config, args.trials, args.budget_minutes, space=args.space, output=args.output,
+        sampler_seed=args.seed, confirm_seeds=args.confirm_seeds,
+        prune_warmup_epochs=args.prune_warmup_epochs,
+        overrides=dict(parse_override(o) for o in args.overrides),
+    )  # fmt: skip
+    print("\n" + result.trials_md.read_text(encoding="utf-8"))
+    preset = "-" if result.preset_value is None else f"{result.preset_value:.4f}"
+    print(f"best validation value {result.best_value:.4f} (preset's trial: {preset})")
+    if result.confirmation is not None:
+        print("\n" + result.confirmation.path.read_text(encoding="utf-8"))
+    print(f"study: {result.storage}\nbest config: {result.best_config}")
+
+
+def _benchmark_parsers(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser(
+        "benchmark", help="train every model of a suite with several seeds; tables and plots"
+    )
+    bench.add_argument("suite", metavar="SUITE", help="a name in benchmarks/suites, or a path")
+    bench.add_argument("--quick", action="store_true", help="the suite's quick variant")
+    bench.add_argument("--models", nargs="+", metavar="NAME", help="train only these entries")
+    bench.add_argument("--output", metavar="DIR", help="default benchmarks/results/SUITE[-quick]")
+    bench.set_defaults(func=_benchmark)
+
+    tune = commands.add_parser("tune", help="Optuna search around a preset (seqrec[tune])")
+    tune.add_argument("config", metavar="CONFIG.yaml")
+    tune.add_argument("overrides", nargs="*", metavar="a.b=c", help="change the preset first")
+    tune.add_argument("--trials", type=int, required=True, help="finished trials of the study")
+    tune.add_argument("--budget-minutes", type=float, required=True,
+                      help="start no trial after this")  # fmt: skip
+    tune.add_argument("--space", metavar="SPACE.yaml", help="default configs/spaces/MODEL.yaml")
+    tune.add_argument("--output", metavar="DIR", help="default runs/tune-CONFIG (resumes)")
+    tune.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed")
+    tune.add_argument("--confirm-seeds", type=int, nargs="+", metavar="SEED",
+                      help="retrain preset and best with these seeds")  # fmt: skip
+    tune.add_argument("--prune-warmup-epochs", type=int, default=4,
+                      help="no pruning before this epoch")  # fmt: skip
+    tune.set_defaults(func=_tune)
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -317,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(func=_compare)
 
     _serving_parsers(commands)
+    _benchmark_parsers(commands)
     return parser
 
 

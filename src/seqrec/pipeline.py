@@ -72,6 +72,7 @@ from seqrec.training.export import WEIGHTS, load_model_dir, read_json, save_mode
 from seqrec.training.fit import LAST_CHECKPOINT, FitResult, check_training, fit, seed_everything
 from seqrec.training.inputs import attach_data, derived_fields
 from seqrec.training.prepare import PreparedData, prepare_data
+from seqrec.training.pruning import ValidationListener
 
 MODEL_DIR = "model"
 CONFIG_FILE = "config.yaml"
@@ -373,19 +374,26 @@ def _evaluate(evaluator: Evaluator, model: nn.Module, config: Config) -> EvalRes
     return evaluator.evaluate(model.to(device), device)
 
 
-def train(config: ConfigLike, **overrides: Any) -> Run:
+def train(
+    config: ConfigLike, on_validation: ValidationListener | None = None, **overrides: Any
+) -> Run:
     """Train, evaluate on the test set under every configured protocol, write the run folder.
 
     With ``training.seeds``, one model per seed (``seed-<s>/``) and their spread at the top.
+    ``on_validation(epoch, value)`` is called after each validation of a single-seed run; an
+    exception it raises (a pruned tuning trial) stops the run before its test evaluation.
     """
-    plan = _plan(resolve_config(config, overrides))
+    config = resolve_config(config, overrides)
+    if config.training.seeds and on_validation is not None:
+        raise ConfigError("on_validation follows one training: give no training.seeds")
+    plan = _plan(config)
     run_dir, created = _make_run_dir(plan.config)
     with _removed_on_failure(run_dir, created):
         plan.config = dataclasses.replace(plan.config, output=OutputConfig(str(run_dir)))
         save_config(plan.config, run_dir / CONFIG_FILE)
         if plan.config.training.seeds:
             return _train_seeds(plan, run_dir, resume=False)
-        return _train_in(plan, run_dir, resume=False)
+        return _train_in(plan, run_dir, resume=False, on_validation=on_validation)
 
 
 def resume(run_dir: str | Path) -> Run:
@@ -408,7 +416,9 @@ def resume(run_dir: str | Path) -> Run:
     return _train_in(_plan(config), run_dir, resume=True)
 
 
-def _fit_model(plan: _Plan, run_dir: Path, resume: bool) -> FitResult:
+def _fit_model(
+    plan: _Plan, run_dir: Path, resume: bool, on_validation: ValidationListener | None = None
+) -> FitResult:
     """Train with Lightning; a model with nothing to train (a count baseline) is not trained.
 
     What the model takes from the data (feature tables, statistics of the training split) was
@@ -417,12 +427,17 @@ def _fit_model(plan: _Plan, run_dir: Path, resume: bool) -> FitResult:
     model, config = plan.model, plan.config
     if not any(p.requires_grad for p in model.parameters()):
         return FitResult.untrained(config.training.early_stopping_metric)
-    return fit(model, plan.data.split.train, plan.validator, config.training, run_dir, resume)
+    return fit(
+        model, plan.data.split.train, plan.validator, config.training, run_dir, resume,
+        on_validation,
+    )  # fmt: skip
 
 
-def _train_in(plan: _Plan, run_dir: Path, resume: bool) -> Run:
+def _train_in(
+    plan: _Plan, run_dir: Path, resume: bool, on_validation: ValidationListener | None = None
+) -> Run:
     config, data, model = plan.config, plan.data, plan.model
-    fitted = _fit_model(plan, run_dir, resume)
+    fitted = _fit_model(plan, run_dir, resume, on_validation)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name, _model_args(config, data), data.corpus.items,
     )  # fmt: skip

@@ -28,6 +28,7 @@ from seqrec.evaluation.evaluator import Evaluator
 from seqrec.training.callbacks import EpochLog, LastCheckpoint, ThrottledProgressBar, Validation
 from seqrec.training.data import WindowDataModule
 from seqrec.training.module import SeqRecModule
+from seqrec.training.pruning import ValidationListener, ValidationReport
 
 LAST_CHECKPOINT = "last.ckpt"
 BEST_WEIGHTS = "best.safetensors"
@@ -127,11 +128,14 @@ def fit(
     cfg: TrainingConfig,
     run_dir: Path,
     resume: bool = False,
+    on_validation: ValidationListener | None = None,
 ) -> FitResult:
     """Train ``model`` in place and leave the best validation weights in it.
 
     Without a validator (no validation users) the weights of the last epoch are kept.
     ``resume`` continues from ``run_dir/checkpoints/last.ckpt`` exactly where it stopped.
+    ``on_validation(epoch, value)`` is called after every validation; what it raises stops
+    training and propagates (see ``pruning.py``).
     """
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
@@ -153,6 +157,8 @@ def fit(
     log = EpochLog(validation, run_dir, every_epoch=not show_bar(cfg))
     callbacks = [validation, log, LastCheckpoint(last)]
     per_epoch = data.batches_per_epoch()
+    if on_validation is not None:
+        callbacks.append(ValidationReport(validation, on_validation))
     trainer = make_trainer(cfg, run_dir, callbacks, per_epoch)
     per_epoch = data.batches_per_epoch(trainer.world_size)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)

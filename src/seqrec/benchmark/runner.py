@@ -1,0 +1,161 @@
+"""``seqrec benchmark SUITE``: train every model of a suite (resumably), then write its results.
+
+Output folder (default ``benchmarks/results/<suite>/``, ``<suite>-quick/`` for ``--quick``)::
+
+    runs/<model>/         one run folder per model, one ``seed-<s>/`` inside per seed
+    results.md            tables: test metrics, training cost, significance (with command, date)
+    results.json          the same figures as data
+    time_to_quality.png   validation metric against wall time, one line per model
+    bars.png              the headline metric per model with its CI
+
+A model whose run folder is complete is not trained again, one that was interrupted is resumed,
+and a folder holding a run of another config is an error (delete it or choose ``--output``).
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seqrec.benchmark import plots
+from seqrec.benchmark.report import commit, machine, write_results
+from seqrec.benchmark.results import ModelSummary, Significance, significance, summarise_run
+from seqrec.benchmark.suite import RESULTS_DIR, SUITES_DIR, Entry, Suite
+from seqrec.config import Config, ConfigError, config_to_dict, load_config
+from seqrec.pipeline import resume, train
+from seqrec.training.prepare import prepare_data
+
+
+@dataclass(frozen=True)
+class SuiteResults:
+    """What ``run_suite`` wrote, and the figures in it."""
+
+    out: Path
+    summaries: list[ModelSummary]
+    significance: dict[str, list[Significance]]
+    results_md: Path
+    results_json: Path
+    trained: list[str]  # models trained or resumed in this call (the others were complete)
+
+
+def output_dir(suite: Suite, quick: bool) -> Path:
+    return RESULTS_DIR / (suite.name + ("-quick" if quick else ""))
+
+
+def flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested plain data as dotted keys: ``{"training": {"lr": 1}}`` -> ``{"training.lr": 1}``."""
+    if not isinstance(raw, dict):
+        return {prefix: raw}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        out.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return out
+
+
+def config_difference(saved: Config, wanted: Config) -> str | None:
+    """The first config key (output aside) whose value differs, as 'key: saved vs wanted'."""
+    a, b = (flatten({**config_to_dict(c), "output": None}) for c in (saved, wanted))
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            return f"{key}: {a.get(key)!r} there, {b.get(key)!r} now"
+    return None
+
+
+def is_complete(run_dir: Path) -> bool:
+    return (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file()
+
+
+def check_same_config(config: Config, run_dir: Path) -> None:
+    """A run folder of another config is an error, never reused."""
+    difference = config_difference(load_config(run_dir / "config.yaml"), config)
+    if difference:
+        raise ConfigError(
+            f"{run_dir} holds a run of another config ({difference}); "
+            "delete the folder or give another --output"
+        )
+
+
+def ensure_run(config: Config, run_dir: Path) -> str:
+    """Train, resume or keep the entry's run; returns which ('trained', 'resumed', 'complete')."""
+    if (run_dir / "config.yaml").is_file():
+        check_same_config(config, run_dir)
+        if is_complete(run_dir):
+            return "complete"
+        resume(run_dir)
+        return "resumed"
+    train(config)
+    return "trained"
+
+
+def _selected(suite: Suite, models: Sequence[str] | None) -> list[Entry]:
+    return [suite.entry(name) for name in models] if models else list(suite.entries)
+
+
+def run_suite(
+    suite: Suite,
+    quick: bool = False,
+    models: Sequence[str] | None = None,
+    output: Path | str | None = None,
+    log: Callable[[str], None] = print,
+    command: str | None = None,
+) -> SuiteResults:
+    """Train the suite's models (or only ``models``), then tabulate every complete one."""
+    out = Path(output) if output is not None else output_dir(suite, quick)
+    started, trained = time.perf_counter(), []
+    chosen = _selected(suite, models)
+    for i, entry in enumerate(chosen, start=1):
+        run_dir = out / "runs" / entry.name
+        config = suite.config_of(entry, quick, run_dir)
+        log(f"[{i}/{len(chosen)}] {entry.name}: {entry.config} -> {run_dir}")
+        state = ensure_run(config, run_dir)
+        log(f"[{i}/{len(chosen)}] {entry.name}: {state}")
+        if state != "complete":
+            trained.append(entry.name)
+    done = [e for e in suite.entries if is_complete(out / "runs" / e.name)]
+    summaries = _summaries(suite, done, quick, out)
+    tests = {p: significance(summaries, p, suite.metric) for p in summaries[0].metrics}
+    first = summaries[0].config
+    info = {
+        "command": command or _command(suite, quick, models, output),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "commit": commit(),
+        "seeds": list(first.training.seeds or [first.training.seed]),
+        "elapsed_s": time.perf_counter() - started,
+        "training_wall_s": sum(t.wall_s for s in summaries for t in s.seeds),
+        "trained_now": trained,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    md, js = write_results(out, suite, quick, summaries, tests, info)
+    valid = first.evaluation.valid_protocol or first.evaluation.protocols[0]
+    plots.time_to_quality(summaries, suite.metric, valid, out / "time_to_quality.png")
+    plots.bars(summaries, suite.metric, list(summaries[0].metrics), out / "bars.png")
+    return SuiteResults(out, summaries, tests, md, js, trained)
+
+
+def _summaries(suite: Suite, done: list[Entry], quick: bool, out: Path) -> list[ModelSummary]:
+    """Every complete entry read back from its run folder (the data is read once for all)."""
+    train_lengths = prepare_data(suite.config_of(done[0], quick, out).data).split.train.lengths
+    summaries = []
+    for entry in done:  # also those not trained in this call: their config must be the suite's
+        check_same_config(suite.config_of(entry, quick, out / "runs" / entry.name),
+                          out / "runs" / entry.name)  # fmt: skip
+        summary = summarise_run(entry.name, out / "runs" / entry.name, train_lengths)
+        summary.extra.update({"preset": str(entry.config), "overrides": dict(entry.overrides)})
+        summaries.append(summary)
+    return summaries
+
+
+def _command(
+    suite: Suite, quick: bool, models: Sequence[str] | None, output: Path | str | None
+) -> str:
+    named = suite.path.parent.resolve() == SUITES_DIR.resolve()
+    parts = ["seqrec", "benchmark", suite.name if named else str(suite.path)]
+    parts += ["--quick"] if quick else []
+    parts += ["--models", *models] if models else []
+    parts += ["--output", str(output)] if output is not None else []
+    return shlex.join(parts)

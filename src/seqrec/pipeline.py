@@ -39,10 +39,9 @@ from seqrec.config import (
 )
 from seqrec.data.batching import pad_left
 from seqrec.data.corpus import Sequences, Vocabulary
-from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.evaluator import Evaluator, check_metric_name
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
-from seqrec.metrics.ranking import parse_metric_name
 from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report
 from seqrec.training.export import load_model_dir, save_model_dir
@@ -115,7 +114,7 @@ def check_evaluation(config: Config) -> None:
         for name in (*ev.protocols, *([ev.valid_protocol] if ev.valid_protocol else [])):
             parse_protocol(name)
         for name in (*ev.metrics, config.training.early_stopping_metric):
-            parse_metric_name(name)
+            check_metric_name(name)
     except ValueError as error:
         raise ConfigError(f"evaluation: {error}") from error
     if not ev.protocols:
@@ -189,6 +188,8 @@ def _train_in(config: Config, run_dir: Path, resume: bool) -> Run:
     seed_everything(config.training.seed)  # before the weights are initialised
     model = models.build_model(config.model.name, **_model_args(config, data.corpus.n_items))
     validator = _validator(config, data)
+    if hasattr(model, "prepare_from_training"):  # e.g. item counts for popularity sampling
+        model.prepare_from_training(data.split.train)
     fitted = fit(model, data.split.train, validator, config.training, run_dir, resume)
     save_model_dir(
         run_dir / MODEL_DIR, model, config.model.name,

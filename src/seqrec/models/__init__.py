@@ -12,11 +12,15 @@ from typing import Any
 from torch import nn
 
 from seqrec.models.bert4rec import BERT4Rec, BERT4RecConfig
+from seqrec.models.dien import DIEN, DIENConfig
+from seqrec.models.din import DIN, DINConfig
 from seqrec.models.protocol import SequentialRecommender
 from seqrec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "bert4rec": (BERT4Rec, BERT4RecConfig),
+    "dien": (DIEN, DIENConfig),
+    "din": (DIN, DINConfig),
     "sasrec": (SASRec, SASRecConfig),
 }
 
@@ -50,9 +54,13 @@ def build_model(name: str, **config: Any) -> nn.Module:
 
 
 __all__ = [
+    "DIEN",
+    "DIN",
     "MODELS",
     "BERT4Rec",
     "BERT4RecConfig",
+    "DIENConfig",
+    "DINConfig",
     "SASRec",
     "SASRecConfig",
     "SequentialRecommender",

@@ -1,0 +1,87 @@
+"""Fully connected stacks of the CTR models, and Dice, DIN's data-adaptive activation.
+
+``Dice`` follows the DIN paper (Zhou et al., KDD 2018): ``f(s) = p(s) s + (1 - p(s)) alpha s``
+with ``p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps))``, the mean and variance taken over the
+batch in training and as running averages in evaluation (a ``BatchNorm1d`` without affine
+parameters), and ``alpha`` learned per unit, starting at 0. RecBole's ``Dice`` keeps ``alpha``
+fixed at 0 and leaves out the normalisation, which makes it ``sigmoid(s) * s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+ACTIVATIONS = ("sigmoid", "relu", "prelu", "dice")
+
+
+class Dice(nn.Module):
+    """DIN's Dice over the last dimension of any (..., size) input."""
+
+    def __init__(self, size: int, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(size, eps=eps, affine=False)
+        self.alpha = nn.Parameter(torch.zeros(size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        flat = x.reshape(-1, x.shape[-1])  # (N, size): statistics over every leading position
+        p = torch.sigmoid(self.norm(flat)).view_as(x)
+        return x * (p + (1.0 - p) * self.alpha)
+
+
+def activation_layer(name: str, size: int) -> nn.Module:
+    """One of ``ACTIVATIONS`` for ``size`` units (PReLU learns one slope per unit)."""
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "relu":
+        return nn.ReLU()
+    if name == "prelu":
+        return nn.PReLU(size)
+    if name == "dice":
+        return Dice(size)
+    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
+
+
+class MLP(nn.Module):
+    """``in_size -> hidden sizes -> out_size``: Linear, activation, dropout per hidden layer, then
+    a last Linear without activation. Works on any (..., in_size) input."""
+
+    def __init__(
+        self,
+        in_size: int,
+        hidden_sizes: Sequence[int],
+        out_size: int = 1,
+        activation: str = "sigmoid",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for size in hidden_sizes:
+            layers += [nn.Linear(in_size, size), activation_layer(activation, size)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            in_size = size
+        layers.append(nn.Linear(in_size, out_size))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layers(x)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """RecBole's initialisation of its CTR models: Xavier-normal weights, zero biases.
+
+    Embedding rows at ``padding_idx`` are zeroed again afterwards.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.xavier_normal_(sub.weight)
+            if sub.bias is not None:
+                nn.init.zeros_(sub.bias)
+        elif isinstance(sub, nn.Embedding):
+            nn.init.xavier_normal_(sub.weight)
+            if sub.padding_idx is not None:
+                with torch.no_grad():
+                    sub.weight[sub.padding_idx].zero_()

@@ -4,10 +4,10 @@ Two kinds of batch (``CTRSamples.from_batch``):
 
 - **Training windows** (the default, ``SequenceBatch.item_seq`` of ``max_len + 1`` columns): the
   first ``max_len`` columns are the history, the last column is the clicked item (label 1), and
-  ``n_negatives`` sampled items the window does not contain are non-clicked (label 0). With
-  ``training.window_step: 1`` every window ending at or after the ``max_len + 1``-th item of a
-  user is a sample, with a history of exactly ``max_len`` items, as RecBole's per-prefix samples;
-  a user's shorter prefixes are only there through the window that starts at the first item.
+  ``n_negatives`` sampled items the window does not contain are non-clicked (label 0). The CTR
+  models set ``train_on_prefixes``, so windows end at every ``training.window_step``-th item down
+  to the shortest; with step 1 every prefix of every training sequence is a sample, with a
+  history of its newest ``max_len`` items, exactly RecBole's per-prefix samples.
 - **Labelled impressions** (``target_item`` and ``label`` set, e.g. a rating threshold or a
   ``label`` column): ``item_seq`` is the history, ``target_item`` the shown item with its label.
 
@@ -81,20 +81,32 @@ def sample_non_clicked(
     generator: torch.Generator | None = None,
     weights: Tensor | None = None,
 ) -> Tensor:
-    """``k`` items per row (N, k) outside the row's ``exclude``; by ``weights`` (n_items + 1,)
-    when given (popularity), else uniform."""
+    """``k`` items per row (N, k) outside the row's ``exclude`` (N, E); by ``weights``
+    (n_items + 1,) when given (popularity), else uniform.
+
+    Weighted draws are rejected and redrawn where they hit an excluded item; the few rows still
+    unlucky after ``POPULAR_ROUNDS`` rounds are drawn exactly, from their own weights with the
+    excluded items zeroed.
+    """
     if weights is None:
         return uniform_excluding(exclude, k, n_items, generator)
-    draws = torch.multinomial(weights[1:], exclude.shape[0] * k, True, generator=generator)
-    draws = (draws + 1).view(-1, k)  # (N, k)
+    n = exclude.shape[0]
+    draws = (torch.multinomial(weights[1:], n * k, True, generator=generator) + 1).view(n, k)
     for _ in range(POPULAR_ROUNDS):
         clash = (draws[:, :, None] == exclude[:, None, :]).any(-1)  # (N, k)
         if not bool(clash.any()):
             return draws
-        again = torch.multinomial(weights[1:], exclude.shape[0] * k, True, generator=generator)
-        draws = torch.where(clash, again.view(-1, k) + 1, draws)
-    clash = (draws[:, :, None] == exclude[:, None, :]).any(-1)
-    return torch.where(clash, uniform_excluding(exclude, k, n_items, generator), draws)
+        again = torch.multinomial(weights[1:], n * k, True, generator=generator) + 1
+        draws = torch.where(clash, again.view(n, k), draws)
+    rows = (draws[:, :, None] == exclude[:, None, :]).any(-1).any(-1).nonzero().flatten()
+    if len(rows):
+        own = weights.expand(len(rows), -1).clone()  # (R, n_items + 1), excluded items at 0
+        own.scatter_(1, exclude[rows], 0.0)
+        own[:, 0] = 0.0
+        if bool((own.sum(1) <= 0).any()):
+            raise ValueError("a row excludes every item it could draw as non-clicked")
+        draws[rows] = torch.multinomial(own, k, True, generator=generator)
+    return draws
 
 
 @dataclass(frozen=True)

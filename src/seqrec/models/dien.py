@@ -115,6 +115,9 @@ class DIEN(nn.Module):
 
     name: ClassVar[str] = "dien"
     predicts_probabilities: ClassVar[bool] = True
+    # each window's last item is its only sample: windows also end before train_seq_len items
+    # (with training.window_step 1, every prefix of every training sequence is a sample)
+    train_on_prefixes: ClassVar[bool] = True
 
     def __init__(self, config: DIENConfig) -> None:
         super().__init__()

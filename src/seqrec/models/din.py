@@ -60,6 +60,9 @@ class DIN(nn.Module):
 
     name: ClassVar[str] = "din"
     predicts_probabilities: ClassVar[bool] = True
+    # each window's last item is its only sample: windows also end before train_seq_len items
+    # (with training.window_step 1, every prefix of every training sequence is a sample)
+    train_on_prefixes: ClassVar[bool] = True
 
     def __init__(self, config: DINConfig) -> None:
         super().__init__()

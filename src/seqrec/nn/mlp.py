@@ -31,6 +31,13 @@ class Dice(nn.Module):
         return x * (p + (1.0 - p) * self.alpha)
 
 
+class PReLU(nn.PReLU):
+    """``nn.PReLU`` with one slope per unit of the *last* dimension (``nn.PReLU`` uses dim 1)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)
+
+
 def activation_layer(name: str, size: int) -> nn.Module:
     """One of ``ACTIVATIONS`` for ``size`` units (PReLU learns one slope per unit)."""
     if name == "sigmoid":
@@ -38,7 +45,7 @@ def activation_layer(name: str, size: int) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
     if name == "prelu":
-        return nn.PReLU(size)
+        return PReLU(size)
     if name == "dice":
         return Dice(size)
     raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")

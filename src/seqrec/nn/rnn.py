@@ -7,17 +7,20 @@
   left- or right-padded sequences; each sequence starts from a zero state at its first real
   step and its state stops changing after its last, as a loop over that sequence alone would.
 
-Both cells use PyTorch's ``nn.GRUCell`` conventions: ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``,
-``u = sigmoid(W_iu x + b_iu + W_hu h + b_hu)``, ``h~ = tanh(W_ih x + b_ih + r o (W_hh h + b_hh))``,
-with ``u`` the weight of the candidate ``h~`` (the paper's notation). Weights are stacked
-``(W_r | W_u | W_h)`` as in RecBole; the AGRU has no update gate, so it stores only
-``(W_r | W_h)``. Differences, on purpose:
+Both cells follow ``nn.GRUCell``'s formulas for the gates: ``r = sigmoid(W_ir x + b_ir + W_hr h
++ b_hr)``, ``u = sigmoid(W_iu x + b_iu + W_hu h + b_hu)``, ``h~ = tanh(W_ih x + b_ih + r o (W_hh h
++ b_hh))``, with ``u`` the weight of the candidate ``h~`` (the paper's notation; PyTorch's ``z``
+weighs the old state, ``u = 1 - z``). Weights are stacked ``(W_r | W_u | W_h)`` as in RecBole; the
+AGRU has no update gate and stores only ``(W_r | W_h)``. Differences, on purpose:
 
 - RecBole initialises the cell weights from ``randn`` (standard normal); these cells draw them
   uniformly from ``+-1/sqrt(hidden_size)``, as ``nn.GRU`` does.
-- The DIEN authors' code (``VecAttGRUCell``) computes ``u' = (1 - a) u`` on TensorFlow's gate
-  (which weighs the old state), so a score of 0 there gives a plain GRU step; here, as in the
-  paper and RecBole, a score of 0 keeps the old state.
+- The DIEN authors' code (``VecAttGRUCell``) computes ``(1 - a) z`` on TensorFlow's gate (which
+  weighs the old state), so a score of 0 there gives a plain GRU step; here, as in the paper and
+  RecBole, a score of 0 keeps the old state.
+- ``DynamicRNN``'s plain GRU is an ``AUGRUCell`` whose score is 1 at real steps (exactly a GRU,
+  in the paper's gate convention) rather than ``nn.GRU``: one time loop serves all four types,
+  and its backward pass is cheaper on CPU than ``nn.GRU`` over packed sequences.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 GRU_TYPES = ("GRU", "AIGRU", "AGRU", "AUGRU")
 PaddingSide = Literal["left", "right"]
@@ -63,11 +65,12 @@ class _AttentionGRUCell(nn.Module):
 
     def forward(self, input: Tensor, hidden_output: Tensor, att_score: Tensor) -> Tensor:
         """Next state (N, H) from input (N, I), state (N, H) and attention score (N,) or (N, 1)."""
-        return self.step(self.project_input(input), hidden_output, att_score)
+        a = att_score.reshape(*hidden_output.shape[:-1], 1)
+        return self.step(self.project_input(input), hidden_output, a)
 
-    def step(self, gi: Tensor, hidden_output: Tensor, att_score: Tensor) -> Tensor:
+    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
         """Next state from the projected input ``gi`` (..., n_gates * H), broadcastable against
-        the state (..., H), and one score per state (...,) or (..., 1)."""
+        the state (..., H), and the scores ``a`` (..., 1)."""
         raise NotImplementedError
 
 
@@ -76,13 +79,12 @@ class AGRUCell(_AttentionGRUCell):
 
     n_gates = 2
 
-    def step(self, gi: Tensor, hidden_output: Tensor, att_score: Tensor) -> Tensor:
-        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (N, 2H)
+    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
+        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (..., 2H)
         i_r, i_h = gi.chunk(2, -1)
         h_r, h_h = gh.chunk(2, -1)
         reset = torch.sigmoid(i_r + h_r)
         candidate = torch.tanh(i_h + reset * h_h)
-        a = att_score.reshape(*hidden_output.shape[:-1], 1)
         return hidden_output + a * (candidate - hidden_output)
 
 
@@ -91,14 +93,13 @@ class AUGRUCell(_AttentionGRUCell):
 
     n_gates = 3
 
-    def step(self, gi: Tensor, hidden_output: Tensor, att_score: Tensor) -> Tensor:
-        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (N, 3H)
-        i_r, i_u, i_h = gi.chunk(3, -1)
-        h_r, h_u, h_h = gh.chunk(3, -1)
-        reset = torch.sigmoid(i_r + h_r)
-        update = att_score.reshape(*hidden_output.shape[:-1], 1) * torch.sigmoid(i_u + h_u)
-        candidate = torch.tanh(i_h + reset * h_h)
-        return hidden_output + update * (candidate - hidden_output)
+    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
+        size = self.hidden_size
+        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (..., 3H)
+        gates = torch.sigmoid(gi[..., : 2 * size] + gh[..., : 2 * size])  # (r | u)
+        reset, update = gates[..., :size], gates[..., size:]
+        candidate = torch.tanh(gi[..., 2 * size :] + reset * gh[..., 2 * size :])
+        return hidden_output + (a * update) * (candidate - hidden_output)
 
 
 def real_mask(lengths: Tensor, width: int, padding_side: PaddingSide = "left") -> Tensor:
@@ -111,26 +112,20 @@ def real_mask(lengths: Tensor, width: int, padding_side: PaddingSide = "left") -
     raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
 
 
-def _roll_rows(x: Tensor, shift: Tensor) -> Tensor:
-    """Row ``b`` of (B, T, ...) rotated left by ``shift[b]`` columns (a gather, no loop)."""
-    width = x.shape[1]
-    index = (torch.arange(width, device=x.device) + shift[:, None]) % width  # (B, T)
-    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(1, index)
-
-
 class DynamicRNN(nn.Module):
     """One of GRU, AIGRU, AGRU, AUGRU over padded variable-length sequences.
 
     ``forward(inputs (B, T, I), lengths (B,), att_scores, padding_side)`` returns
     ``(outputs, last)``: the state after every real step (0 at padding) and each sequence's
-    final state (0 for an empty one). ``att_scores`` is (B, T), or (B, C, T) for ``C`` score
-    sequences over the same inputs (one per candidate item); then ``outputs`` is (B, C, T, H)
-    and ``last`` (B, C, H), and the input projection is computed once for all ``C``.
+    final state (0 for an empty one). ``att_scores`` (none for GRU) is (B, T), or (B, C, T) for
+    ``C`` score sequences over the same inputs (one per candidate item); then ``outputs`` is
+    (B, C, T, H) and ``last`` (B, C, H), and for AGRU/AUGRU the input projection is computed
+    once for all ``C``.
 
-    GRU and AIGRU run ``nn.GRU`` on packed sequences (left padding is rotated to the right
-    first). AGRU and AUGRU loop over time steps with every row at once, over the columns where
-    some row is real; a row's state only changes at its own real steps.
+    One loop over the time steps where some row is real, every row at once. A step changes a
+    row's state only where the row is real: the step's score is 0 at padding (scores are
+    multiplied by the padding mask, and GRU/AIGRU use score 1 at real steps), and with score 0
+    both cells return the old state exactly.
     """
 
     def __init__(
@@ -140,11 +135,8 @@ class DynamicRNN(nn.Module):
         if gru not in GRU_TYPES:
             raise ValueError(f"gru must be one of {', '.join(GRU_TYPES)}, got {gru!r}")
         self.gru, self.input_size, self.hidden_size = gru, input_size, hidden_size
-        if gru in ("GRU", "AIGRU"):
-            self.rnn: nn.Module = nn.GRU(input_size, hidden_size, bias=bias, batch_first=True)
-        else:
-            cell = AGRUCell if gru == "AGRU" else AUGRUCell
-            self.rnn = cell(input_size, hidden_size, bias)
+        cell = AGRUCell if gru == "AGRU" else AUGRUCell
+        self.rnn = cell(input_size, hidden_size, bias)
 
     def forward(
         self,
@@ -155,57 +147,40 @@ class DynamicRNN(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         if (self.gru == "GRU") != (att_scores is None):
             raise ValueError(f"{self.gru} takes attention scores if and only if it is not GRU")
-        mask = real_mask(lengths, inputs.shape[1], padding_side)  # (B, T)
-        if self.gru == "GRU":
-            outputs = self._packed_gru(inputs, lengths, padding_side) * mask.unsqueeze(-1)
-            return outputs, last_state(outputs, lengths, padding_side)
-        several = att_scores.dim() == 3
-        scores = att_scores if several else att_scores.unsqueeze(1)  # (B, C, T)
-        if self.gru == "AIGRU":
-            outputs = self._aigru(inputs, lengths, scores, padding_side)
+        real = real_mask(lengths, inputs.shape[1], padding_side).to(inputs.dtype)  # (B, T)
+        several = att_scores is not None and att_scores.dim() == 3
+        if att_scores is None:
+            scores = real.unsqueeze(1)  # (B, 1, T)
         else:
-            outputs = self._attention_loop(inputs, mask, scores)
-        outputs = outputs * mask[:, None, :, None]  # (B, C, T, H)
-        n_seq = scores.shape[1]
+            scores = att_scores if several else att_scores.unsqueeze(1)  # (B, C, T)
+        if self.gru == "AIGRU":  # the scores scale the inputs; the recurrence is a plain GRU
+            inputs = inputs.unsqueeze(1) * scores.unsqueeze(-1)  # (B, C, T, I)
+            gate = real.unsqueeze(1).expand_as(scores)
+        else:
+            inputs = inputs.unsqueeze(1)  # (B, 1, T, I): shared by the C score sequences
+            gate = scores * real.unsqueeze(1) if att_scores is not None else scores
+        outputs = self._loop(inputs, gate) * real[:, None, :, None]  # (B, C, T, H)
+        n_seq = gate.shape[1]
         last = last_state(outputs.flatten(0, 1), lengths.repeat_interleave(n_seq), padding_side)
         last = last.view(*outputs.shape[:2], -1)  # (B, C, H)
         return (outputs, last) if several else (outputs[:, 0], last[:, 0])
 
-    def _aigru(
-        self, inputs: Tensor, lengths: Tensor, scores: Tensor, padding_side: PaddingSide
-    ) -> Tensor:
-        """GRU states (B, C, T, H) over the inputs scaled by each of the C score sequences."""
-        batch, n_seq, width = scores.shape
-        scaled = (inputs.unsqueeze(1) * scores.unsqueeze(-1)).flatten(0, 1)  # (B*C, T, I)
-        outputs = self._packed_gru(scaled, lengths.repeat_interleave(n_seq), padding_side)
-        return outputs.view(batch, n_seq, width, -1)
-
-    def _packed_gru(self, inputs: Tensor, lengths: Tensor, padding_side: PaddingSide) -> Tensor:
-        width = inputs.shape[1]
-        shift = (width - lengths) if padding_side == "left" else torch.zeros_like(lengths)
-        right = _roll_rows(inputs, shift)  # (N, T, I), real steps first
-        packed = pack_padded_sequence(
-            right, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.rnn(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=width)  # (N, T, H)
-        return _roll_rows(out, -shift)
-
-    def _attention_loop(self, inputs: Tensor, mask: Tensor, scores: Tensor) -> Tensor:
-        """States (B, C, T, H) of the AGRU/AUGRU for scores (B, C, T); padding not yet zeroed."""
-        batch, n_seq, width = scores.shape
-        cell = self.rnn
-        columns = mask.any(0).nonzero().flatten()  # columns where some row has a real step
+    def _loop(self, inputs: Tensor, gate: Tensor) -> Tensor:
+        """States (B, C, T, H) for inputs (B, 1 or C, T, I) and gate scores (B, C, T)."""
+        batch, n_seq, width = gate.shape
+        columns = (gate != 0).any(1).any(0).nonzero().flatten()  # steps that change a state
         if len(columns) == 0:
             return inputs.new_zeros(batch, n_seq, width, self.hidden_size)
         first, last = int(columns[0]), int(columns[-1])
-        gi = cell.project_input(inputs[:, first : last + 1]).unsqueeze(1)  # (B, 1, T', G)
+        span = slice(first, last + 1)
+        # unbind, not indexing per step: the backward of each step's slice would add a
+        # full-size zero tensor; unbind's backward is one stack
+        gi = self.rnn.project_input(inputs[:, :, span]).unbind(2)  # T' x (B, 1 or C, G)
+        step_gate = gate[:, :, span].unsqueeze(-1).unbind(2)  # T' x (B, C, 1)
         state = inputs.new_zeros(batch, n_seq, self.hidden_size)
         outputs = []
-        for t in range(last + 1 - first):
-            column = first + t
-            new = cell.step(gi[:, :, t], state, scores[:, :, column])  # (B, C, H)
-            state = torch.where(mask[:, column, None, None], new, state)
+        for gi_t, gate_t in zip(gi, step_gate, strict=True):
+            state = self.rnn.step(gi_t, state, gate_t)  # (B, C, H)
             outputs.append(state)
         stacked = torch.stack(outputs, 2)  # (B, C, T', H)
         return F.pad(stacked, (0, 0, first, width - last - 1))

@@ -102,6 +102,7 @@ def fit(
     data = WindowDataModule(
         train, model.train_seq_len, cfg.batch_size, cfg.seed,
         cfg.window_step, cfg.dupe_factor, cfg.num_workers,
+        prefixes=getattr(model, "train_on_prefixes", False),
     )  # fmt: skip
     validation = Validation(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best

@@ -46,7 +46,7 @@ from seqrec.nn.interest import InterestEvolvingLayer, InterestExtractorNetwork
 from seqrec.nn.mlp import ACTIVATIONS, MLP, xavier_init
 from seqrec.nn.rnn import GRU_TYPES
 
-Activation = Literal["sigmoid", "relu", "prelu", "dice"]
+Activation = Literal["sigmoid", "relu", "prelu", "dice", "none"]
 MAX_SCORED_STEPS = 1 << 19  # (user, candidate, history position) triples per prediction pass
 
 

@@ -80,15 +80,23 @@ class SequenceAttLayer(nn.Module):
         w_q, w_k, w_d, w_p = self.first.weight.split(self.embedding_size, dim=1)
         q_part = F.linear(queries, w_q + w_d, self.first.bias)  # (B, C, H1)
         k_part = F.linear(keys, w_k - w_d)  # (B, T, H1)
-        rows, cols = mask.nonzero(as_tuple=True)  # (N,) real (b, t) pairs
-        out = queries.new_zeros(mask.shape[0], mask.shape[1], queries.shape[1])  # (B, T, C)
+        batch, width = mask.shape
+        flat = mask.flatten().nonzero().flatten()  # (N,) real positions b * T + t
+        row = flat // width  # (N,) their b
+        keys, k_part = keys.flatten(0, 1), k_part.flatten(0, 1)  # (B*T, D), (B*T, H1)
         step = max(1, MAX_ATTENTION_ROWS // max(queries.shape[1], 1))
-        for start in range(0, len(rows), step):
-            b, t = rows[start : start + step], cols[start : start + step]
-            key = keys[b, t].unsqueeze(1)  # (n, 1, D)
-            hidden = q_part[b] + k_part[b, t].unsqueeze(1) + F.linear(queries[b] * key, w_p)
-            out[b, t] = self.rest(self.first_activation(hidden)).squeeze(-1)  # (n, C)
-        return out.transpose(1, 2)  # (B, C, T)
+        pieces = []
+        for start in range(0, len(flat), step):
+            # index_select rather than advanced indexing: its backward is a fast index_add
+            f, b = flat[start : start + step], row[start : start + step]
+            key = keys.index_select(0, f).unsqueeze(1)  # (n, 1, D)
+            qk = F.linear(queries.index_select(0, b) * key, w_p)  # (n, C, H1)
+            hidden = q_part.index_select(0, b) + k_part.index_select(0, f).unsqueeze(1) + qk
+            pieces.append(self.rest(self.first_activation(hidden)).squeeze(-1))  # (n, C)
+        out = queries.new_zeros(batch * width, queries.shape[1])
+        if pieces:
+            out = out.index_copy(0, flat, torch.cat(pieces))  # (B*T, C), 0 at padding
+        return out.view(batch, width, -1).transpose(1, 2)  # (B, C, T)
 
 
 class InterestExtractorNetwork(nn.Module):

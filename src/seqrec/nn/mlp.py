@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-ACTIVATIONS = ("sigmoid", "relu", "prelu", "dice")
+ACTIVATIONS = ("sigmoid", "relu", "prelu", "dice", "none")
 
 
 class Dice(nn.Module):
@@ -40,6 +41,8 @@ class PReLU(nn.PReLU):
 
 def activation_layer(name: str, size: int) -> nn.Module:
     """One of ``ACTIVATIONS`` for ``size`` units (PReLU learns one slope per unit)."""
+    if name == "none":
+        return nn.Identity()
     if name == "sigmoid":
         return nn.Sigmoid()
     if name == "relu":
@@ -53,7 +56,13 @@ def activation_layer(name: str, size: int) -> nn.Module:
 
 class MLP(nn.Module):
     """``in_size -> hidden sizes -> out_size``: Linear, activation, dropout per hidden layer, then
-    a last Linear without activation. Works on any (..., in_size) input."""
+    a last Linear without activation. Works on any (..., in_size) input.
+
+    With ``activation="none"`` and no dropout (RecBole's DIEN auxiliary network) the stack is
+    one linear map, and it is computed as that map: the product of the layers' weights, formed
+    once per call, so the parameters and their gradients are the stack's while the input is
+    multiplied only once.
+    """
 
     def __init__(
         self,
@@ -66,15 +75,28 @@ class MLP(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for size in hidden_sizes:
-            layers += [nn.Linear(in_size, size), activation_layer(activation, size)]
+            layers.append(nn.Linear(in_size, size))
+            if activation != "none":
+                layers.append(activation_layer(activation, size))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_size = size
         layers.append(nn.Linear(in_size, out_size))
         self.layers = nn.Sequential(*layers)
+        self.linear_only = all(isinstance(layer, nn.Linear) for layer in layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.linear_only and len(self.layers) > 1:
+            return F.linear(x, *self.composed())
         return self.layers(x)
+
+    def composed(self) -> tuple[Tensor, Tensor]:
+        """Weight (out, in) and bias (out,) of the stack of Linear layers as one map."""
+        weight, bias = self.layers[-1].weight, self.layers[-1].bias
+        for layer in reversed(self.layers[:-1]):  # W_k ... W_1, from the output side
+            bias = bias + weight @ layer.bias
+            weight = weight @ layer.weight
+        return weight, bias
 
 
 def xavier_init(module: nn.Module) -> None:

@@ -59,18 +59,32 @@ class _AttentionGRUCell(nn.Module):
         for weight in self.parameters():
             nn.init.uniform_(weight, -bound, bound)
 
-    def project_input(self, input: Tensor) -> Tensor:
-        """``W_i x + b_i`` for any leading shape: (..., n_gates * H). Done once per sequence."""
-        return F.linear(input, self.weight_ih, self.bias_ih)
+    def project_input(self, input: Tensor) -> tuple[Tensor, Tensor]:
+        """``W_i x + b_i`` for any leading shape, split into the gates' part (..., G) and the
+        candidate's part (..., H). Done once per sequence, not once per step."""
+        gi = F.linear(input, self.weight_ih, self.bias_ih)
+        return gi[..., : -self.hidden_size], gi[..., -self.hidden_size :]
+
+    def hidden_weights(self) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None]:
+        """``(W_h, b_h)`` of the gates and of the candidate, sliced once per sequence (slicing
+        in every step would cost a full-size gradient buffer per step in the backward pass)."""
+        cut = -self.hidden_size
+        b = self.bias_hh
+        return (
+            self.weight_hh[:cut], None if b is None else b[:cut],
+            self.weight_hh[cut:], None if b is None else b[cut:],
+        )  # fmt: skip
 
     def forward(self, input: Tensor, hidden_output: Tensor, att_score: Tensor) -> Tensor:
         """Next state (N, H) from input (N, I), state (N, H) and attention score (N,) or (N, 1)."""
         a = att_score.reshape(*hidden_output.shape[:-1], 1)
-        return self.step(self.project_input(input), hidden_output, a)
+        return self.step(self.project_input(input), hidden_output, a, self.hidden_weights())
 
-    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
-        """Next state from the projected input ``gi`` (..., n_gates * H), broadcastable against
-        the state (..., H), and the scores ``a`` (..., 1)."""
+    def step(
+        self, gi: tuple[Tensor, Tensor], hidden_output: Tensor, a: Tensor, weights: tuple
+    ) -> Tensor:
+        """Next state from the projected input ``gi`` (``project_input``; broadcastable against
+        the state (..., H)), the scores ``a`` (..., 1) and ``hidden_weights()``."""
         raise NotImplementedError
 
 
@@ -79,12 +93,12 @@ class AGRUCell(_AttentionGRUCell):
 
     n_gates = 2
 
-    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
-        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (..., 2H)
-        i_r, i_h = gi.chunk(2, -1)
-        h_r, h_h = gh.chunk(2, -1)
-        reset = torch.sigmoid(i_r + h_r)
-        candidate = torch.tanh(i_h + reset * h_h)
+    def step(
+        self, gi: tuple[Tensor, Tensor], hidden_output: Tensor, a: Tensor, weights: tuple
+    ) -> Tensor:
+        w_r, b_r, w_h, b_h = weights
+        reset = torch.sigmoid(gi[0] + F.linear(hidden_output, w_r, b_r))
+        candidate = torch.tanh(gi[1] + reset * F.linear(hidden_output, w_h, b_h))
         return hidden_output + a * (candidate - hidden_output)
 
 
@@ -93,12 +107,13 @@ class AUGRUCell(_AttentionGRUCell):
 
     n_gates = 3
 
-    def step(self, gi: Tensor, hidden_output: Tensor, a: Tensor) -> Tensor:
-        size = self.hidden_size
-        gh = F.linear(hidden_output, self.weight_hh, self.bias_hh)  # (..., 3H)
-        gates = torch.sigmoid(gi[..., : 2 * size] + gh[..., : 2 * size])  # (r | u)
-        reset, update = gates[..., :size], gates[..., size:]
-        candidate = torch.tanh(gi[..., 2 * size :] + reset * gh[..., 2 * size :])
+    def step(
+        self, gi: tuple[Tensor, Tensor], hidden_output: Tensor, a: Tensor, weights: tuple
+    ) -> Tensor:
+        w_ru, b_ru, w_h, b_h = weights
+        gates = torch.sigmoid(gi[0] + F.linear(hidden_output, w_ru, b_ru))  # (..., 2H): r | u
+        reset, update = gates.chunk(2, -1)
+        candidate = torch.tanh(gi[1] + reset * F.linear(hidden_output, w_h, b_h))
         return hidden_output + (a * update) * (candidate - hidden_output)
 
 
@@ -175,12 +190,14 @@ class DynamicRNN(nn.Module):
         span = slice(first, last + 1)
         # unbind, not indexing per step: the backward of each step's slice would add a
         # full-size zero tensor; unbind's backward is one stack
-        gi = self.rnn.project_input(inputs[:, :, span]).unbind(2)  # T' x (B, 1 or C, G)
-        step_gate = gate[:, :, span].unsqueeze(-1).unbind(2)  # T' x (B, C, 1)
+        gates_in, candidate_in = self.rnn.project_input(inputs[:, :, span])  # (B, 1|C, T', .)
+        steps = zip(gates_in.unbind(2), candidate_in.unbind(2),
+                    gate[:, :, span].unsqueeze(-1).unbind(2), strict=True)  # fmt: skip
+        weights = self.rnn.hidden_weights()
         state = inputs.new_zeros(batch, n_seq, self.hidden_size)
         outputs = []
-        for gi_t, gate_t in zip(gi, step_gate, strict=True):
-            state = self.rnn.step(gi_t, state, gate_t)  # (B, C, H)
+        for gates_t, candidate_t, gate_t in steps:
+            state = self.rnn.step((gates_t, candidate_t), state, gate_t, weights)  # (B, C, H)
             outputs.append(state)
         stacked = torch.stack(outputs, 2)  # (B, C, T', H)
         return F.pad(stacked, (0, 0, first, width - last - 1))

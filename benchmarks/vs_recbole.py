@@ -24,6 +24,10 @@ windows, ``SEQREC_TRAINING``). It reports:
     python benchmarks/vs_recbole.py [--models bert4rec sasrec] [--recbole-epochs 10]
         [--shipped-epochs 1] [--seqrec-epochs 60] [--seqrec-lr LR] [--seqrec-patience 10]
         [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
+
+``--models dien`` (alone or with the others) compares the click-through model DIEN instead, in
+its own table (``vs_recbole_dien.py``: samples, sizes and what is measured), both sides for
+``--dien-epochs`` epochs: ``python benchmarks/vs_recbole.py --models dien``.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from seqrec.training.prepare import prepare_data
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recbole_runner import run_recbole
+from vs_recbole_dien import compare_dien, markdown_dien, run_seqrec_dien
 
 RESULTS = Path(__file__).parent / "results"
 RECBOLE_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec"}
@@ -274,6 +279,12 @@ def main() -> None:
     parser.add_argument(
         "--recbole-results", type=Path, help="reuse RecBole's side of an earlier results JSON"
     )
+    parser.add_argument("--dien-epochs", type=int, default=1, help="DIEN: epochs on both sides")
+    parser.add_argument("--dien-lr", type=float, help="DIEN: seqrec's learning rate")
+    parser.add_argument(
+        "--dien-recbole-inputs", action="store_true",
+        help="DIEN: seqrec's final MLP reads only RecBole's inputs (no history sum)",
+    )  # fmt: skip
     args = parser.parse_args()
     keep_freed_memory()  # seqrec trains in this process, set up as `seqrec train` sets it up
     inter = next(args.data_dir.glob("*.inter"))
@@ -281,6 +292,11 @@ def main() -> None:
     rb_dir = work / "recbole-data"
     rb_dir.mkdir()
     (rb_dir / inter.name).symlink_to(inter.resolve())
+    if "dien" in args.models:
+        compare_dien_side_by_side(args, inter, work, rb_dir)
+        args.models = [m for m in args.models if m != "dien"]
+        if not args.models:
+            return
     train_lengths = prepare_data(
         pipeline.resolve_config(seqrec_config("sasrec", 1, inter, work)).data
     ).split.train.lengths
@@ -312,6 +328,32 @@ def main() -> None:
         rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)
     write_results(args, rows, raw)
+
+
+def compare_dien_side_by_side(
+    args: argparse.Namespace, inter: Path, work: Path, rb_dir: Path
+) -> None:
+    """RecBole's DIEN (off and as shipped) and seqrec's, one table: vs_recbole_dien.{json,md}."""
+    earlier = json.loads(args.recbole_results.read_text())["raw"] if args.recbole_results else {}
+    if "dien" in earlier:
+        recbole, shipped = earlier["dien"]["recbole_off"], earlier["dien"]["recbole_shipped"]
+    else:
+        recbole = run_recbole("DIEN", args.dien_epochs, "off", rb_dir, work / "dien-off.json")
+        shipped = None
+        if args.shipped_epochs:
+            out = work / "dien-sh.json"
+            shipped = run_recbole("DIEN", args.shipped_epochs, "shipped", rb_dir, out)
+    ours = run_seqrec_dien(
+        args.dien_epochs, inter, work, not args.dien_recbole_inputs, args.dien_lr
+    )
+    row = compare_dien(recbole, shipped, ours)
+    raw = {"dien": {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}}
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / "vs_recbole_dien"
+    report = json.dumps({"args": vars(args), "row": row, "raw": raw}, indent=2, default=str)
+    stem.with_suffix(".json").write_text(report + "\n")
+    stem.with_suffix(".md").write_text(markdown_dien(row))
+    print(markdown_dien(row))
 
 
 def write_results(args: argparse.Namespace, rows: dict, raw: dict) -> None:

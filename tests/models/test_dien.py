@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,6 +204,21 @@ def test_the_auxiliary_loss_trains_the_auxiliary_network_only_when_alpha_is_posi
         assert (all(g is not None and g.abs().sum() > 0 for g in grads)) == trained
 
 
+def test_the_final_mlp_reads_evolved_interest_target_history_sum_and_product() -> None:
+    model = make("dien").eval()
+    seen = []
+    model.dnn.register_forward_hook(lambda module, args, out: seen.append(args[0]))
+    batch, items = histories(), torch.tensor([[3, 4]] * 4)
+    model.predict(batch, items)
+    inputs, d = seen[0], model.config.embedding_size  # (B, C, 4D)
+    target = model.item_embedding(items)
+    summed = model.item_embedding(batch.item_seq).sum(1, keepdim=True).expand_as(target)
+    torch.testing.assert_close(inputs[..., d : 2 * d], target)
+    torch.testing.assert_close(inputs[..., 2 * d : 3 * d], summed)
+    torch.testing.assert_close(inputs[..., 3 * d :], summed * target)
+    assert make("dien", history_sum=False).dnn.layers[0].in_features == 2 * d
+
+
 def test_the_forward_signature_of_recbole() -> None:
     model = make("dien").eval()
     batch = histories()
@@ -371,3 +387,36 @@ def test_ctr_metrics_need_a_sampled_protocol() -> None:
         Evaluator(eval_set(), FullRanking(), N_ITEMS, metrics=("NDCG@10", "AUC"))
     with pytest.raises(ValueError, match="CTR metrics: AUC, GAUC, LogLoss"):
         Evaluator(eval_set(), FullRanking(), N_ITEMS, metrics=("AUROC",))
+
+
+# ---------------------------------------------------------------- through the pipeline
+
+
+def test_train_evaluate_and_recommend_through_the_pipeline(tmp_path) -> None:
+    """A short run: prepare_from_training is called, CTR metrics reach metrics.json, and the
+    saved model recommends."""
+    import sys
+
+    from seqrec import pipeline
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "training"))
+    from tiny_run import write_interactions
+
+    data = write_interactions(tmp_path / "tiny.tsv", n_users=20, n_items=15, length=10)
+    config = {
+        "data": {"dataset": str(data)},
+        "model": {"name": "dien", "max_len": 6, **SMALL["dien"], "sampler": "popular"},
+        "training": {"epochs": 1, "batch_size": 16, "window_step": 1, "progress_bar": False,
+                     "early_stopping_metric": "AUC"},
+        "evaluation": {"protocols": ["uniform5"], "metrics": ["AUC", "GAUC", "LogLoss", "HR@5"]},
+        "output": {"dir": str(tmp_path / "run")},
+    }  # fmt: skip
+    run = pipeline.train(config)
+    assert run.model.item_counts.sum() == run.prepared().split.train.lengths.sum()
+    assert run.fit.windows == int((run.prepared().split.train.lengths - 1).clip(min=0).sum())
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())["uniform5"]["metrics"]
+    assert {"AUC", "GAUC", "LogLoss", "HR@5"} <= set(saved)
+    assert 0.0 <= saved["AUC"]["ci_low"] <= saved["AUC"]["mean"] <= saved["AUC"]["ci_high"] <= 1
+    top = pipeline.recommend(tmp_path / "run", history=["i1", "i2", "i3"], k=4)
+    assert len(top) == 4 and all(0.0 < score < 1.0 for _, score in top)
+    assert {"i1", "i2", "i3"}.isdisjoint(item for item, _ in top)

@@ -7,7 +7,8 @@ extractor), trained also by an auxiliary loss that asks state ``t`` to tell the 
 ``t + 1`` from a sampled non-clicked one; the target item's attention over the interest states
 drives an AUGRU (or AGRU, AIGRU, or attention pooling of a GRU: ``gru_type``) whose last state is
 the interest evolved towards the target (interest evolving layer). An MLP over
-``[evolved interest, target item, user]`` gives the click logit. Loss: BCE on the clicks plus
+``[evolved interest, target item, history sum, history sum * target, user]`` gives the click
+logit. Loss: BCE on the clicks plus
 ``alpha`` times the auxiliary loss. The building blocks are in ``seqrec.nn.rnn`` and
 ``seqrec.nn.interest`` under RecBole's names.
 
@@ -20,9 +21,10 @@ reads real positions only and is computed once per history, not once per sample;
 redrawn every batch (RecBole draws the auxiliary negatives once per data set); the attention is
 not divided by ``sqrt(D)``; ``Dice`` is the paper's (see ``seqrec.nn.mlp``); the MLP has no
 BatchNorm layers of its own; the GRU cells are initialised as ``nn.GRU`` (RecBole: standard
-normal). Differences from the paper: no item category or other side features yet (they join
-at ``item_representation``); the authors' code also feeds the sum of the history embeddings
-into the final MLP, this model (like RecBole) does not.
+normal); by default the final MLP also reads the sum of the history's item vectors and its
+product with the target, as in the authors' code (``history_sum``; RecBole leaves them out).
+Differences from the paper: no item category or other side features yet (they join at
+``item_representation``).
 
 ``predict`` returns click probabilities (RecBole's convention); ranking uses them, so the
 sampled ranking protocols and ``full`` rank DIEN like any other model. ``full_sort_predict``
@@ -82,7 +84,9 @@ class DIENConfig:
     The interest states have ``embedding_size`` units (the attention compares them with item
     embeddings). ``n_users`` > 0 adds a user-id embedding (codes 0..n_users-1) to the final
     MLP's input; a batch without users then gets a zero vector. ``alpha`` weighs the auxiliary
-    loss (0 switches it off).
+    loss (0 switches it off). ``history_sum`` also feeds the sum of the history's item vectors
+    and its product with the target item into the final MLP, as the DIEN authors' code does
+    (RecBole's DIEN does not: ``False``).
     """
 
     n_items: int
@@ -99,6 +103,7 @@ class DIENConfig:
     mlp_activation: Activation = "dice"
     dropout: float = 0.0
     alpha: float = 1.0
+    history_sum: bool = True
     n_negatives: int = 1
     sampler: Literal["uniform", "popular"] = "uniform"
 
@@ -134,10 +139,8 @@ class DIEN(nn.Module):
             size, config.att_hidden_size, config.attention_activation, config.softmax_stag,
             config.gru_type,
         )  # fmt: skip
-        user_size = size if config.n_users else 0
-        self.dnn = MLP(
-            2 * size + user_size, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout
-        )
+        width = (4 if config.history_sum else 2) * size + (size if config.n_users else 0)
+        self.dnn = MLP(width, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout)
         # training interaction counts for the popularity sampler (prepare_from_training)
         self.register_buffer("item_counts", torch.zeros(config.n_items + 1))
         xavier_init(self)  # embeddings and Linear layers; the GRU cells keep their own init
@@ -172,20 +175,29 @@ class DIEN(nn.Module):
 
     def interests(
         self, item_seq: Tensor, item_seq_len: Tensor, neg_item_seq: Tensor | None = None
-    ) -> tuple[Tensor, Tensor | None]:
-        """Interest states (B, L, D) of a left-padded history and, given the non-clicked items
-        aligned with it, the auxiliary loss."""
-        keys = self.item_representation(item_seq)  # (B, L, D)
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Interest states (B, L, D) of a left-padded history, the sum of its item vectors
+        (B, D) and, given the non-clicked items aligned with it, the auxiliary loss."""
+        keys = self.item_representation(item_seq)  # (B, L, D), 0 at padding
         neg_keys = None if neg_item_seq is None else self.item_representation(neg_item_seq)
-        return self.interest_extractor(keys, item_seq_len, neg_keys)
+        interest, aux = self.interest_extractor(keys, item_seq_len, neg_keys)
+        return interest, keys.sum(1), aux
 
     def click_logits(
-        self, interest: Tensor, item_seq_len: Tensor, user: Tensor | None, items: Tensor
+        self,
+        interest: Tensor,
+        history_sum: Tensor,
+        item_seq_len: Tensor,
+        user: Tensor | None,
+        items: Tensor,
     ) -> Tensor:
         """Click logits (B, C) of candidate ``items`` (B, C) given the interest states."""
         target = self.item_representation(items)  # (B, C, D)
         evolved = self.interest_evolution(target, interest, item_seq_len)  # (B, C, D)
         parts = [evolved, target]
+        if self.config.history_sum:
+            summed = history_sum.unsqueeze(1).expand_as(target)  # (B, C, D)
+            parts += [summed, summed * target]
         if user is not None:
             parts.append(user.unsqueeze(1).expand(-1, items.shape[1], -1))  # (B, C, U)
         return self.dnn(torch.cat(parts, -1)).squeeze(-1)
@@ -202,9 +214,9 @@ class DIEN(nn.Module):
         ``item_seq`` (B, L), and the auxiliary loss if ``neg_item_seq`` (B, L) is given."""
         single = next_items.dim() == 1
         items = next_items.unsqueeze(1) if single else next_items
-        interest, aux = self.interests(item_seq, item_seq_len, neg_item_seq)
+        interest, summed, aux = self.interests(item_seq, item_seq_len, neg_item_seq)
         user_vec = self.user_representation(user, item_seq.shape[0])
-        logits = self.click_logits(interest, item_seq_len, user_vec, items)
+        logits = self.click_logits(interest, summed, item_seq_len, user_vec, items)
         return (logits[:, 0] if single else logits), aux
 
     # ------------------------------------------------------------ training
@@ -246,12 +258,12 @@ class DIEN(nn.Module):
         history position) triples are in memory at once.
         """
         item_seq, lengths = self._history(batch)
-        interest, _ = self.interests(item_seq, lengths)
+        interest, summed, _ = self.interests(item_seq, lengths)
         user = self.user_representation(batch.users, item_seq.shape[0])
         step = max(1, MAX_SCORED_STEPS // max(item_seq.numel(), 1))
         logits = torch.cat(
             [
-                self.click_logits(interest, lengths, user, items[:, start : start + step])
+                self.click_logits(interest, summed, lengths, user, items[:, start : start + step])
                 for start in range(0, items.shape[1], step)
             ],
             1,

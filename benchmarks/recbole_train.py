@@ -71,6 +71,10 @@ DIEN_SETTINGS: dict[str, Any] = {
     "pooling_mode": "mean",
     "gru_type": "AUGRU",
     "alpha": 1.0,
+    # batches count samples: 256 = 128 clicks + 128 non-clicks (seqrec: 128 windows), and
+    # 256 test users x 101 candidates per evaluation batch (seqrec's evaluator: 256 users)
+    "train_batch_size": 256,
+    "eval_batch_size": 256 * 101,
 }  # fmt: skip
 RANKING_MODELS = ("BERT4Rec", "SASRec")
 

@@ -8,9 +8,8 @@ extractor), trained also by an auxiliary loss that asks state ``t`` to tell the 
 drives an AUGRU (or AGRU, AIGRU, or attention pooling of a GRU: ``gru_type``) whose last state is
 the interest evolved towards the target (interest evolving layer). An MLP over
 ``[evolved interest, target item, history sum, history sum * target, user]`` gives the click
-logit. Loss: BCE on the clicks plus
-``alpha`` times the auxiliary loss. The building blocks are in ``seqrec.nn.rnn`` and
-``seqrec.nn.interest`` under RecBole's names.
+logit. Loss: BCE on the clicks plus ``alpha`` times the auxiliary loss. The building blocks are
+in ``seqrec.nn.rnn`` and ``seqrec.nn.interest`` under RecBole's names.
 
 Training samples come from training windows (see ``seqrec.models.ctr_samples``): the newest
 item of a window is the click, ``n_negatives`` sampled items are non-clicks, drawn anew in every
@@ -27,8 +26,9 @@ Differences from the paper: no item category or other side features yet (they jo
 ``item_representation``).
 
 ``predict`` returns click probabilities (RecBole's convention); ranking uses them, so the
-sampled ranking protocols and ``full`` rank DIEN like any other model. ``full_sort_predict``
-runs the interest evolution once per (user, item), in chunks of items.
+sampled ranking protocols and ``full`` rank DIEN like any other model (float32 probabilities
+tie at 1.0 only for logits above about 17). ``full_sort_predict`` runs the interest evolution
+once per (user, item), in chunks of items.
 """
 
 from __future__ import annotations

@@ -168,7 +168,9 @@ class InterestEvolvingLayer(nn.Module):
     attention inside the recurrence); ``"AIGRU"`` runs a GRU over the attention-scaled interests;
     ``"AGRU"``/``"AUGRU"`` put the attention into the recurrence (``seqrec.nn.rnn``). The
     attention needs queries and keys of one size, so ``input_size`` is both the item and the
-    interest size (as in RecBole).
+    interest size (as in RecBole). With ``softmax_stag`` the scores of a long history are small
+    (they sum to 1), so the paper's AGRU/AUGRU, which keep the state at score 0, move little per
+    step; the DIEN authors' cell takes a plain GRU step at score 0 (see ``seqrec.nn.rnn``).
     """
 
     def __init__(

@@ -26,8 +26,9 @@ windows, ``SEQREC_TRAINING``). It reports:
         [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
 
 ``--models dien`` (alone or with the others) compares the click-through model DIEN instead, in
-its own table (``vs_recbole_dien.py``: samples, sizes and what is measured), both sides for
-``--dien-epochs`` epochs: ``python benchmarks/vs_recbole.py --models dien``.
+its own table (``vs_recbole_dien.py``: samples, sizes and what is measured): RecBole for
+``--dien-epochs`` epochs, seqrec for up to ``--dien-seqrec-epochs``:
+``python benchmarks/vs_recbole.py --models dien``.
 """
 
 from __future__ import annotations
@@ -279,7 +280,8 @@ def main() -> None:
     parser.add_argument(
         "--recbole-results", type=Path, help="reuse RecBole's side of an earlier results JSON"
     )
-    parser.add_argument("--dien-epochs", type=int, default=1, help="DIEN: epochs on both sides")
+    parser.add_argument("--dien-epochs", type=int, default=1, help="DIEN: RecBole's epochs")
+    parser.add_argument("--dien-seqrec-epochs", type=int, default=3, help="DIEN: seqrec's most")
     parser.add_argument("--dien-lr", type=float, help="DIEN: seqrec's learning rate")
     parser.add_argument(
         "--dien-recbole-inputs", action="store_true",
@@ -344,7 +346,7 @@ def compare_dien_side_by_side(
             out = work / "dien-sh.json"
             shipped = run_recbole("DIEN", args.shipped_epochs, "shipped", rb_dir, out)
     ours = run_seqrec_dien(
-        args.dien_epochs, inter, work, not args.dien_recbole_inputs, args.dien_lr
+        args.dien_seqrec_epochs, inter, work, not args.dien_recbole_inputs, args.dien_lr
     )
     row = compare_dien(recbole, shipped, ours)
     raw = {"dien": {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}}

@@ -23,7 +23,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_VENV = BENCH_DIR.parent / ".bench-venvs" / "recbole"
 TRAIN_SCRIPT = BENCH_DIR / "recbole_train.py"
 MARKER_NAME = ".seqrec-bench-ready"
-MODELS = ("BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF")
+MODELS = ("BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF", "DIEN")
 ANOMALY_MODES = ("off", "shipped")
 
 TORCH_PIN = "torch==2.13.0"

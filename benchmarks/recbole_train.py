@@ -2,7 +2,10 @@
 
 Models: BERT4Rec and SASRec (hidden 64, 2 layers, 2 heads, inner 256), GRU4Rec and GRU4RecF
 (RecBole's defaults: embedding 64, hidden 128, one layer, dropout 0.3; GRU4RecF with ml-100k's
-`class` and `release_year` item features, token_seq pooled by sum).
+`class` and `release_year` item features, token_seq pooled by sum), ranked over the whole
+catalogue (NDCG@10); DIEN, a click-through model, is trained on every prefix with one uniform
+negative per positive and tested with AUC and LogLoss against 100 uniform negatives per user
+(RecBole's own DIN/DIEN settings, ``sequential_DIN.yaml``), with the sizes of ``DIEN_SETTINGS``.
 
 Runs inside RecBole's own environment (see `recbole_runner.py`, which launches it) and imports
 nothing from seqrec. RecBole is driven through its Python API; a Trainer subclass times each
@@ -10,8 +13,9 @@ epoch without changing what RecBole computes.
 
 The JSON holds:
 - `epochs`: per epoch `train_seconds`, `train_samples` (training rows seen: RecBole trains on
-  every prefix of every training sequence), `train_batches`, `train_loss_sum`, `valid_seconds`,
-  `valid_ndcg_at_10`, `valid_metrics` and `wall_seconds` (since training began, taken when that
+  every prefix of every training sequence; for DIEN, positives and negatives), `train_batches`,
+  `train_loss_sum`, `valid_seconds`, `valid_score` (of `valid_metric`), `valid_ndcg_at_10`
+  (ranking models), `valid_metrics` and `wall_seconds` (since training began, taken when that
   epoch's validation finished);
 - `test`: metrics of the best-validation checkpoint, `eval_seconds` (one full-sort evaluation
   of all test users, model already loaded: the median of 7 passes, each in
@@ -63,7 +67,44 @@ def model_settings(model: str) -> dict[str, Any]:
         return dict(RECURRENT_SIZES)
     if model == "GRU4RecF":
         return RECURRENT_SIZES | {"selected_features": ITEM_FEATURES, "pooling_mode": "sum"}
+    if model == "DIEN":
+        return {}  # DIEN_SETTINGS
     return dict(TRANSFORMER_SIZES)
+
+
+# DIEN: RecBole's DIN/DIEN evaluation (sequential_DIN.yaml) and DIEN.yaml's sizes, written out;
+# the timestamp column must be loaded (RecBole #1616)
+DIEN_SETTINGS: dict[str, Any] = {
+    "eval_args": {
+        "split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "uni100",
+    },
+    "metrics": ["AUC", "LogLoss"],
+    "valid_metric": "AUC",
+    "train_neg_sample_args": {
+        "distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False,
+        "candidate_num": 0,
+    },
+    "embedding_size": 10,
+    "mlp_hidden_size": [256, 256, 256],
+    "dropout_prob": 0.0,
+    "pooling_mode": "mean",
+    "gru_type": "AUGRU",
+    "alpha": 1.0,
+    # batches count samples: 256 = 128 clicks + 128 non-clicks (seqrec: 128 windows), and
+    # 256 test users x 101 candidates per evaluation batch (seqrec's evaluator: 256 users)
+    "train_batch_size": 256,
+    "eval_batch_size": 256 * 101,
+}  # fmt: skip
+RANKING_MODELS = ("BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF")
+
+
+def model_config(model: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
+    """``recbole_config`` with the model's own settings (DIEN's replace the ranking ones)."""
+    settings = recbole_config(model, epochs, seed, work)
+    if model == "DIEN":
+        settings.pop("loss_type")
+        settings.update(DIEN_SETTINGS)
+    return settings
 
 
 def recbole_config(model: str, epochs: int, seed: int, work: Path) -> dict[str, Any]:
@@ -156,14 +197,17 @@ class TimedTrainer(Trainer):
         entry = self.epoch_log[-1]
         entry.update(
             valid_seconds=end - start,
-            valid_ndcg_at_10=float(score),
+            valid_score=float(score),
+            valid_metric=self.config["valid_metric"],
             valid_metrics={k: float(v) for k, v in result.items()},
             wall_seconds=end - self.fit_start,
         )
+        if self.config["model"] in RANKING_MODELS:
+            entry["valid_ndcg_at_10"] = float(score)
         print(
             f"epoch {entry['epoch']}: train {entry['train_seconds']:.1f}s "
-            f"({entry['train_samples']} samples), valid NDCG@{TOPK} {score:.4f}, "
-            f"wall {entry['wall_seconds']:.1f}s",
+            f"({entry['train_samples']} samples), valid {self.config['valid_metric']} "
+            f"{score:.4f}, wall {entry['wall_seconds']:.1f}s",
             file=sys.stderr,
             flush=True,
         )
@@ -211,9 +255,10 @@ def recbole_facts(
     a loader draws from the random state."""
     _, history_index, _, _ = next(iter(test_data))
     train_rows = len(train_data._dataset)
+    ranking = config["model"] in RANKING_MODELS
     return {
         # sequential loaders yield no history index: only the padding id 0 is excluded
-        "full_sort_masks_history": history_index is not None,
+        "full_sort_masks_history": history_index is not None if ranking else None,
         "train_rows": train_rows,
         # every prefix of every sequence, less each user's first item, valid and test targets
         "train_rows_are_all_prefixes": train_rows == data["interactions"] - 3 * data["users"],
@@ -260,6 +305,12 @@ CONFIG_KEYS = (
     "transform",
     "train_neg_sample_args",
     "metric_decimal_place",
+    "embedding_size",
+    "mlp_hidden_size",
+    "dropout_prob",
+    "pooling_mode",
+    "gru_type",
+    "alpha",
 )
 
 
@@ -284,7 +335,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         os.chdir(work)  # RecBole writes log_tensorboard/ under the working directory
         source = link_dataset(args.data_dir, work / "dataset")
-        settings = recbole_config(args.model, args.epochs, args.seed, work)
+        settings = model_config(args.model, args.epochs, args.seed, work)
         # Config imports the model, and with it every sequential model module: sine.py turns
         # anomaly detection on for the whole process.
         config = Config(model=args.model, dataset=DATASET_NAME, config_dict=settings)
@@ -307,7 +358,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model": args.model,
             "epochs": trainer.epoch_log,
             "test": test,
-            "best_valid_ndcg_at_10": float(trainer.best_valid_score),
+            "best_valid_score": float(trainer.best_valid_score),  # of config["valid_metric"]
+            "best_valid_ndcg_at_10": float(trainer.best_valid_score),  # the same, older name
             "anomaly": anomaly,
             "data": data,
             "facts": recbole_facts(config, data, train_data, test_data),
@@ -331,9 +383,7 @@ def environment() -> dict[str, Any]:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", choices=["BERT4Rec", "SASRec", "GRU4Rec", "GRU4RecF"], required=True
-    )
+    parser.add_argument("--model", choices=[*RANKING_MODELS, "DIEN"], required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--anomaly", choices=["off", "shipped"], required=True)
     parser.add_argument("--data-dir", type=Path, required=True)

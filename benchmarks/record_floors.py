@@ -49,7 +49,7 @@ def measure(floors: Floors, entry: FloorEntry, data: Path, work: Path) -> FloorE
     for seed in (floors.seed, *EXTRA_SEEDS):
         started = time.perf_counter()
         run = train(floors.config(entry, data, work / f"{entry.name}-{seed}", seed))
-        result = run.results[floors.protocol]
+        result = run.results[floors.protocol_of(entry)]
         results.append({m: result.summary[m] for m in metrics})
         shown = ", ".join(f"{m} {result[m]:.4f}" for m in metrics)
         print(f"{entry.name} seed {seed}: {shown} ({time.perf_counter() - started:.1f} s)")
@@ -58,7 +58,10 @@ def measure(floors: Floors, entry: FloorEntry, data: Path, work: Path) -> FloorE
 
 def _entry(e: FloorEntry) -> dict:
     keys = ("model", "training", "measured", "margin", "floor", "recorded")
-    return {key: getattr(e, key) for key in keys}
+    out = {key: getattr(e, key) for key in keys}
+    if e.protocol is not None:
+        out = {"model": e.model, "training": e.training, "protocol": e.protocol} | out
+    return out
 
 
 def write(floors: Floors, entries: list[FloorEntry], command: str) -> None:

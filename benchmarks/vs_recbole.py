@@ -27,6 +27,11 @@ own training choices (learning rate and windows, ``SEQREC_TRAINING``). It report
     python benchmarks/vs_recbole.py [--models bert4rec sasrec gru4rec gru4recf]
         [--recbole-epochs 10] [--shipped-epochs 1] [--seqrec-epochs 60] [--seqrec-lr LR]
         [--seqrec-patience 10] [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
+
+``--models dien`` (alone or with the others) compares the click-through model DIEN instead, in
+its own table (``vs_recbole_dien.py``: samples, sizes and what is measured): RecBole for
+``--dien-epochs`` epochs, seqrec for up to ``--dien-seqrec-epochs``:
+``python benchmarks/vs_recbole.py --models dien``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from seqrec.training.prepare import prepare_data
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recbole_runner import run_recbole
+from vs_recbole_dien import compare_dien, markdown_dien, run_seqrec_dien
 
 RESULTS = Path(__file__).parent / "results"
 RECBOLE_NAMES = {
@@ -293,6 +299,13 @@ def main() -> None:
     parser.add_argument(
         "--recbole-results", type=Path, help="reuse RecBole's side of an earlier results JSON"
     )
+    parser.add_argument("--dien-epochs", type=int, default=1, help="DIEN: RecBole's epochs")
+    parser.add_argument("--dien-seqrec-epochs", type=int, default=3, help="DIEN: seqrec's most")
+    parser.add_argument("--dien-lr", type=float, help="DIEN: seqrec's learning rate")
+    parser.add_argument(
+        "--dien-recbole-inputs", action="store_true",
+        help="DIEN: seqrec's final MLP reads only RecBole's inputs (no history sum)",
+    )  # fmt: skip
     args = parser.parse_args()
     keep_freed_memory()  # seqrec trains in this process, set up as `seqrec train` sets it up
     inter = next(args.data_dir.glob("*.inter"))
@@ -302,6 +315,11 @@ def main() -> None:
     (rb_dir / inter.name).symlink_to(inter.resolve())
     if inter.with_suffix(".item").is_file():  # GRU4RecF's item features, on both sides
         (rb_dir / inter.with_suffix(".item").name).symlink_to(inter.with_suffix(".item").resolve())
+    if "dien" in args.models:
+        compare_dien_side_by_side(args, inter, work, rb_dir)
+        args.models = [m for m in args.models if m != "dien"]
+        if not args.models:
+            return
     train_lengths = prepare_data(
         pipeline.resolve_config(seqrec_config("sasrec", 1, inter, work)).data
     ).split.train.lengths
@@ -333,6 +351,32 @@ def main() -> None:
         rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)
     write_results(args, rows, raw)
+
+
+def compare_dien_side_by_side(
+    args: argparse.Namespace, inter: Path, work: Path, rb_dir: Path
+) -> None:
+    """RecBole's DIEN (off and as shipped) and seqrec's, one table: vs_recbole_dien.{json,md}."""
+    earlier = json.loads(args.recbole_results.read_text())["raw"] if args.recbole_results else {}
+    if "dien" in earlier:
+        recbole, shipped = earlier["dien"]["recbole_off"], earlier["dien"]["recbole_shipped"]
+    else:
+        recbole = run_recbole("DIEN", args.dien_epochs, "off", rb_dir, work / "dien-off.json")
+        shipped = None
+        if args.shipped_epochs:
+            out = work / "dien-sh.json"
+            shipped = run_recbole("DIEN", args.shipped_epochs, "shipped", rb_dir, out)
+    ours = run_seqrec_dien(
+        args.dien_seqrec_epochs, inter, work, not args.dien_recbole_inputs, args.dien_lr
+    )
+    row = compare_dien(recbole, shipped, ours)
+    raw = {"dien": {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}}
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / "vs_recbole_dien"
+    report = json.dumps({"args": vars(args), "row": row, "raw": raw}, indent=2, default=str)
+    stem.with_suffix(".json").write_text(report + "\n")
+    stem.with_suffix(".md").write_text(markdown_dien(row))
+    print(markdown_dien(row))
 
 
 def write_results(args: argparse.Namespace, rows: dict, raw: dict) -> None:

@@ -60,11 +60,10 @@ from seqrec.errors import (
     SeqrecError,
     first_line,
 )
-from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.evaluator import Evaluator, check_metric_name
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult, across_seeds
-from seqrec.metrics.ranking import parse_metric_name
 from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.data import MIN_WINDOW
@@ -190,7 +189,7 @@ def check_evaluation(config: Config) -> None:
     ):
         for name in names:
             try:
-                parse_metric_name(name)
+                check_metric_name(name)
             except ValueError as error:
                 raise ConfigError(f"{key}: {error}") from error
 

@@ -31,7 +31,7 @@ SPEC = [{"name": "genre", "kind": "token", "codes": 5, "width": 1}]
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_config_round_trips_through_json(name: str) -> None:
     wanted = {
-        "n_items": 7, "max_len": 4, "hidden_size": 8, "objective_params": {},
+        "n_items": 7, "max_len": 4, "hidden_size": 8, "embedding_size": 8, "objective_params": {},
         "item_feature_spec": SPEC, "item_features": ["genre"],
     }  # fmt: skip
     known = {f.name for f in dataclasses.fields(MODELS[name][1])}

@@ -28,7 +28,7 @@ from seqrec.config import ConfigError, read_yaml
 
 FLOORS_FILE = Path("benchmarks") / "floors.yaml"
 TOP_KEYS = ("slice", "seed", "protocol", "models")
-ENTRY_KEYS = ("model", "training", "measured", "margin", "floor", "recorded")
+ENTRY_KEYS = ("model", "training", "protocol", "measured", "margin", "floor", "recorded")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class FloorEntry:
     margin: dict[str, float]
     floor: dict[str, float]
     recorded: str = ""  # the date the figures were measured
+    protocol: str | None = None  # the file's protocol unless the entry sets its own
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Floors:
     def names(self) -> str:
         return ", ".join(e.name for e in self.entries)
 
+    def protocol_of(self, entry: FloorEntry) -> str:
+        """The protocol ``entry`` is tested under (click-through models rank sampled
+        candidates: their full ranking scores every item with its own evolution pass)."""
+        return entry.protocol or self.protocol
+
     def config(self, entry: FloorEntry, data: Path, run_dir: Path, seed: int) -> dict[str, Any]:
         """The training config of ``entry`` on the slice read from ``data``."""
         s = self.slice
@@ -68,7 +74,7 @@ class Floors:
             "data": {**s.get("data", {}), "dataset": str(data)},
             "model": dict(entry.model),
             "training": {**s.get("training", {}), **entry.training, "seed": seed},
-            "evaluation": {**s.get("evaluation", {}), "protocols": [self.protocol]},
+            "evaluation": {**s.get("evaluation", {}), "protocols": [self.protocol_of(entry)]},
             "output": {"dir": str(run_dir)},
         }
 
@@ -88,8 +94,12 @@ def load_floors(path: Path | str = FLOORS_FILE) -> Floors:
             raise ConfigError(
                 f"{path}: models.{name}: unknown key '{bad[0]}'; valid: {', '.join(ENTRY_KEYS)}"
             )
-        parts = {k: dict(spec.get(k) or {}) for k in ENTRY_KEYS if k != "recorded"}
-        entries.append(FloorEntry(str(name), **parts, recorded=str(spec.get("recorded", ""))))
+        parts = {
+            k: dict(spec.get(k) or {}) for k in ENTRY_KEYS if k not in ("recorded", "protocol")
+        }
+        protocol = None if spec.get("protocol") is None else str(spec["protocol"])
+        recorded = str(spec.get("recorded", ""))
+        entries.append(FloorEntry(str(name), **parts, recorded=recorded, protocol=protocol))
     if not entries:
         raise ConfigError(f"{path}: models: expected at least one entry")
     return Floors(path, dict(raw.get("slice") or {}), int(raw.get("seed", 1)),

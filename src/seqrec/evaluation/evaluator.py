@@ -7,6 +7,12 @@ rank is 1 + the number of competing candidates scoring at least as high, so ties
 model. Users are processed in chunks of ``batch_size`` users with histories of similar length, each
 chunk only as wide as its histories need; nothing depends on the chunking, so results are
 identical for any batch size.
+
+Click-through metrics (``AUC``, ``GAUC``, ``LogLoss``, see ``seqrec.metrics.ctr``) can be asked
+for beside the ranking metrics under a sampled protocol: every scored candidate is then an
+impression, the user's target(s) clicked (label 1) and the sampled negatives not (label 0). They
+come from the same ``predict`` scores as the ranks, in the same pass. ``LogLoss`` needs scores
+that are probabilities: only models with ``predicts_probabilities = True`` get it.
 """
 
 from __future__ import annotations
@@ -25,15 +31,25 @@ from seqrec.data.batching import history_coo, pad_left, pad_targets
 from seqrec.data.sampling import sample_negatives
 from seqrec.data.splits import EvalSet
 from seqrec.evaluation.protocols import FullRanking, Protocol, SampledRanking
-from seqrec.evaluation.result import EvalResult
+from seqrec.evaluation.result import EvalResult, Impressions
 from seqrec.metrics.accumulators import RankingMetrics
-from seqrec.metrics.ranking import ranks_from_scores
+from seqrec.metrics.ctr import canonical_name, is_ctr_metric
+from seqrec.metrics.ranking import parse_metric_name, ranks_from_scores
 from seqrec.models.protocol import SequentialRecommender
 
 WIDTH_STEP = 8  # input widths are multiples of this (or max_len), see Evaluator._chunks
 DEFAULT_METRICS = (
     "HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR", "Recall@10", "Precision@10", "MAP@10",
 )  # fmt: skip
+
+
+def check_metric_name(name: str) -> None:
+    """A ranking metric (``NDCG@10``) or a CTR metric (``AUC``); otherwise a ValueError."""
+    if not is_ctr_metric(name):
+        try:
+            parse_metric_name(name)
+        except ValueError as error:
+            raise ValueError(f"{error}; CTR metrics: AUC, GAUC, LogLoss") from error
 
 
 def _distinct(targets: Tensor) -> Tensor:
@@ -68,6 +84,15 @@ class Evaluator:
         self.eval_set, self.protocol, self.n_items = eval_set, protocol, n_items
         self.metrics, self.batch_size = tuple(metrics), batch_size
         self.bootstrap = bootstrap or BootstrapConfig()
+        for name in self.metrics:
+            check_metric_name(name)
+        self.ctr_metrics = tuple(canonical_name(m) for m in self.metrics if is_ctr_metric(m))
+        self.ranking_metrics = tuple(m for m in self.metrics if not is_ctr_metric(m))
+        if self.ctr_metrics and not isinstance(protocol, SampledRanking):
+            raise ValueError(
+                f"{', '.join(self.ctr_metrics)} need a sampled protocol (uniformN or popularN), "
+                f"not {protocol.name!r}: only there is every user's set of non-clicked items given"
+            )
         self.negatives: np.ndarray | None = None
         weights = None
         if isinstance(protocol, SampledRanking):
@@ -132,20 +157,32 @@ class Evaluator:
     @torch.no_grad()
     def ranks(self, model: SequentialRecommender, device: str | torch.device = "cpu") -> np.ndarray:
         """Rank of every target of every user: (U, T) float, ``inf`` padding for fewer targets."""
+        return self._score(model, device, impressions=False)[0]
+
+    @torch.no_grad()
+    def _score(
+        self, model: SequentialRecommender, device: str | torch.device, impressions: bool
+    ) -> tuple[np.ndarray, Impressions | None]:
+        """Ranks (U, T) and, if asked (sampled protocols), every scored candidate."""
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
             model.eval()
-        chunks = []
+        chunks, seen = [], []
         try:
             for rows, width in self._chunks(model.max_len):
-                chunks.append((rows, self._rank_chunk(model, rows, width, device).cpu().numpy()))
+                ranks, shown = self._rank_chunk(model, rows, width, device, impressions)
+                chunks.append((rows, ranks.cpu().numpy()))
+                seen.append(shown)
         finally:
             if was_training:
                 model.train()
         ranks = np.full((len(self.eval_set), max(c.shape[1] for _, c in chunks)), np.inf)
         for rows, chunk in chunks:
             ranks[rows, : chunk.shape[1]] = chunk
-        return ranks
+        if not impressions:
+            return ranks, None
+        scores, labels, users = (torch.cat(parts) for parts in zip(*seen, strict=True))
+        return ranks, Impressions(scores, labels, users)
 
     def _rank_chunk(
         self,
@@ -153,20 +190,26 @@ class Evaluator:
         rows: np.ndarray,
         width: int,
         device: str | torch.device,
-    ) -> Tensor:
+        impressions: bool = False,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor] | None]:
         es = self.eval_set
         item_seq = torch.from_numpy(pad_left(es.context, rows, width))
         users = torch.from_numpy(es.users[rows])
         batch = SequenceBatch(item_seq=item_seq, users=users).to(device)
         targets = _distinct(torch.from_numpy(pad_targets(es.targets, rows))).to(device)  # (B, T)
         if isinstance(self.protocol, FullRanking):
-            return self._full_ranks(model, batch, rows, targets)
+            return self._full_ranks(model, batch, rows, targets), None
         negatives = torch.from_numpy(self.negatives[rows]).to(device)  # (B, N)
         candidates = torch.cat([targets, negatives], dim=1)  # (B, T + N)
         scores = model.predict(batch, candidates).float()
         relevant = torch.zeros_like(candidates, dtype=torch.bool)
         relevant[:, : targets.shape[1]] = targets > 0
-        return ranks_from_scores(scores, relevant, candidates > 0)
+        ranks = ranks_from_scores(scores, relevant, candidates > 0)
+        if not impressions:
+            return ranks, None
+        shown = candidates > 0  # (B, T + N): padding targets are no impressions
+        row = torch.from_numpy(rows).to(device)[:, None].expand_as(candidates)  # eval-set row
+        return ranks, (scores[shown].cpu(), relevant[shown].cpu().long(), row[shown].cpu())
 
     def _full_ranks(
         self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor
@@ -192,12 +235,20 @@ class Evaluator:
     def evaluate(
         self, model: SequentialRecommender, device: str | torch.device = "cpu"
     ) -> EvalResult:
-        """Ranks -> per-user metric values -> means with 95% bootstrap confidence intervals."""
-        ranks = self.ranks(model, device)
-        accumulator = RankingMetrics(list(self.metrics))
-        accumulator.update(torch.from_numpy(ranks))
-        per_user = {name: values.numpy() for name, values in accumulator.per_user().items()}
+        """Ranks -> per-user metric values -> means with 95% bootstrap confidence intervals;
+        CTR metrics from the impressions of the same pass."""
+        if "LogLoss" in self.ctr_metrics and not getattr(model, "predicts_probabilities", False):
+            raise ValueError(
+                f"LogLoss needs click probabilities, and {type(model).__name__} scores are not "
+                "probabilities (its predicts_probabilities is not True); drop LogLoss"
+            )
+        ranks, shown = self._score(model, device, impressions=bool(self.ctr_metrics))
+        per_user = {}
+        if self.ranking_metrics:
+            accumulator = RankingMetrics(list(self.ranking_metrics))
+            accumulator.update(torch.from_numpy(ranks))
+            per_user = {name: values.numpy() for name, values in accumulator.per_user().items()}
         return EvalResult(
             self.protocol.name, self.eval_set.users, per_user, ranks,
-            self.bootstrap, self.fingerprint,
+            self.bootstrap, self.fingerprint, impressions=shown, ctr_metrics=self.ctr_metrics,
         )  # fmt: skip

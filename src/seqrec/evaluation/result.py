@@ -8,20 +8,34 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from torch import Tensor
 
 from seqrec.config import BootstrapConfig
+from seqrec.metrics.ctr import ctr_summary
 from seqrec.metrics.stats import PairedResult, paired_comparison, summarise
+
+
+@dataclass(frozen=True)
+class Impressions:
+    """Every scored candidate of a sampled evaluation: its score, click label (1 = a target)
+    and the evaluation-set row (user index) it belongs to; 1-D tensors of one length."""
+
+    scores: Tensor
+    labels: Tensor
+    users: Tensor
 
 
 @dataclass(frozen=True)
 class EvalResult:
     """Metrics of one model on one evaluation set under one protocol.
 
-    ``per_user[name][i]`` is the metric of user ``users[i]``; ``ranks`` (U, T) holds the rank of
-    each target (``inf`` padding). ``summary`` gives mean, bootstrap CI (``bootstrap``: resamples,
-    level, seed) and n per metric. ``fingerprint`` identifies the evaluation set and its
-    candidates (users, histories, targets, protocol, negatives), so that two results can be
-    checked to be comparable.
+    ``per_user[name][i]`` is the ranking metric of user ``users[i]``; ``ranks`` (U, T) holds the
+    rank of each target (``inf`` padding). ``summary`` gives mean, bootstrap CI (``bootstrap``:
+    resamples, level, seed) and n per metric: the ranking metrics first, then the CTR metrics
+    ``ctr_metrics`` computed from ``impressions`` (they are not means over users, so they have no
+    per-user values; their intervals resample the same users with the same draws).
+    ``fingerprint`` identifies the evaluation set and its candidates (users, histories, targets,
+    protocol, negatives), so that two results can be checked to be comparable.
     """
 
     protocol: str
@@ -30,11 +44,21 @@ class EvalResult:
     ranks: np.ndarray
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     fingerprint: str = ""
+    impressions: Impressions | None = field(default=None, repr=False)
+    ctr_metrics: tuple[str, ...] = ()
     summary: dict[str, dict[str, float]] = field(init=False)
 
     def __post_init__(self) -> None:
         b = self.bootstrap
         summary = summarise(self.per_user, b.resamples, b.level, b.seed)
+        if self.ctr_metrics:
+            if self.impressions is None:
+                raise ValueError(f"{', '.join(self.ctr_metrics)} need the impressions")
+            shown = self.impressions
+            summary |= ctr_summary(
+                shown.scores, shown.labels, shown.users, self.ctr_metrics,
+                b.resamples, b.level, b.seed,
+            )  # fmt: skip
         object.__setattr__(self, "summary", summary)
 
     def __getitem__(self, metric: str) -> float:
@@ -42,6 +66,11 @@ class EvalResult:
 
     def compare(self, other: EvalResult, metric: str) -> PairedResult:
         """Paired difference ``self - other`` over the same users, with CI and p-value."""
+        if metric in self.ctr_metrics:
+            raise ValueError(
+                f"{metric} is not a mean over users, so it has no paired per-user comparison; "
+                "compare its confidence intervals instead"
+            )
         if self.protocol != other.protocol or not np.array_equal(self.users, other.users):
             raise ValueError("paired comparison needs the same users under the same protocol")
         b = self.bootstrap

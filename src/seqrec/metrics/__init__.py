@@ -1,9 +1,11 @@
-"""Ranking metrics: pure functions of ranks, accumulators, Transformers4Rec names, uncertainty.
+"""Ranking and click-through metrics: pure functions, accumulators, Transformers4Rec names,
+uncertainty.
 
 Knows nothing of models or data files: callers bring scores or ranks.
 """
 
 from seqrec.metrics.accumulators import RankingMetrics
+from seqrec.metrics.ctr import CTRMetrics, GroupAUC, auc, ctr_summary, gauc, group_auc, log_loss
 from seqrec.metrics.ranking import (
     average_precision,
     compute,
@@ -29,7 +31,9 @@ from seqrec.metrics.topk import (
 
 __all__ = [
     "AvgPrecisionAt",
+    "CTRMetrics",
     "DCGAt",
+    "GroupAUC",
     "MeanRecipricolRankAt",
     "MeanReciprocalRankAt",
     "NDCGAt",
@@ -37,11 +41,16 @@ __all__ = [
     "PrecisionAt",
     "RankingMetrics",
     "RecallAt",
+    "auc",
     "average_precision",
     "bootstrap_ci",
     "compute",
+    "ctr_summary",
     "dcg",
+    "gauc",
+    "group_auc",
     "hit_rate",
+    "log_loss",
     "mrr",
     "ndcg",
     "paired_comparison",

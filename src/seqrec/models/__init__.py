@@ -12,6 +12,8 @@ from typing import Any
 from torch import nn
 
 from seqrec.models.bert4rec import BERT4Rec, BERT4RecConfig
+from seqrec.models.dien import DIEN, DIENConfig
+from seqrec.models.din import DIN, DINConfig
 from seqrec.models.gru4rec import GRU4Rec, GRU4RecConfig
 from seqrec.models.gru4recf import GRU4RecF, GRU4RecFConfig
 from seqrec.models.pop import Pop, PopConfig
@@ -20,6 +22,8 @@ from seqrec.models.sasrec import SASRec, SASRecConfig
 
 MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "bert4rec": (BERT4Rec, BERT4RecConfig),
+    "dien": (DIEN, DIENConfig),
+    "din": (DIN, DINConfig),
     "sasrec": (SASRec, SASRecConfig),
     "pop": (Pop, PopConfig),
     "gru4rec": (GRU4Rec, GRU4RecConfig),
@@ -56,9 +60,13 @@ def build_model(name: str, **config: Any) -> nn.Module:
 
 
 __all__ = [
+    "DIEN",
+    "DIN",
     "MODELS",
     "BERT4Rec",
     "BERT4RecConfig",
+    "DIENConfig",
+    "DINConfig",
     "GRU4Rec",
     "GRU4RecConfig",
     "GRU4RecF",

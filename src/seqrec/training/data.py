@@ -2,11 +2,14 @@
 
 Windows are built once, vectorised: each user's newest ``seq_len`` training items, plus (with a
 ``step``) older windows ending ``step``, ``2 * step``, ... items earlier, down to the window that
-starts at the user's first item. Only ``Split.train`` is read, so validation and test targets never
-reach a window. Masking is the model's job (with the training generator), so ``dupe_factor`` copies
-of a window are masked differently: the sampler simply visits every window that many times. With
-``last_item_copy`` every window is visited once more per epoch, marked to be trained on its newest
-item only, as the BERT4Rec authors' data generation adds one such copy of each window.
+starts at the user's first item. With ``prefixes`` (models that train on each window's last item
+only, such as the CTR models, set ``train_on_prefixes``), older windows go on past that one, down
+to the shortest window: with step 1 every prefix of at least two items ends a window. Only
+``Split.train`` is read, so validation and test targets never reach a window. Masking is the
+model's job (with the training generator), so ``dupe_factor`` copies of a window are masked
+differently: the sampler simply visits every window that many times. With ``last_item_copy``
+every window is visited once more per epoch, marked to be trained on its newest item only, as the
+BERT4Rec authors' data generation adds one such copy of each window.
 """
 
 from __future__ import annotations
@@ -24,33 +27,42 @@ MIN_WINDOW = 2  # a window of one item has nothing to learn from its neighbours
 
 
 def window_bounds(
-    lengths: np.ndarray, seq_len: int, step: int | None = None
+    lengths: np.ndarray, seq_len: int, step: int | None = None, prefixes: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """(row, end) of every window: rows with >= MIN_WINDOW items, ends newest first per row.
 
     >>> rows, ends = window_bounds(np.array([7, 1, 3]), seq_len=4, step=2)
     >>> rows.tolist(), ends.tolist()
     ([0, 0, 0, 2], [7, 5, 4, 3])
+    >>> rows, ends = window_bounds(np.array([7, 1, 3]), seq_len=4, step=2, prefixes=True)
+    >>> rows.tolist(), ends.tolist()
+    ([0, 0, 0, 2], [7, 5, 3, 3])
     """
     rows = np.flatnonzero(lengths >= MIN_WINDOW)
     n = lengths[rows]
-    extra = np.zeros_like(n) if step is None else -(-np.maximum(n - seq_len, 0) // step)
+    if step is None:
+        extra = np.zeros_like(n)
+    elif prefixes:
+        extra = (n - MIN_WINDOW) // step  # every step-th end down to the shortest window
+    else:
+        extra = -(-np.maximum(n - seq_len, 0) // step)
     counts = extra + 1
     row_of = np.repeat(rows, counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     k = np.arange(len(row_of)) - first  # 0 for the newest window of a row
     n_of = np.repeat(n, counts)
     ends = n_of - k * (step or 0)
-    # the oldest window starts at the first item instead of running past it
-    ends = np.maximum(ends, np.minimum(n_of, seq_len))
+    if not prefixes:
+        # the oldest window starts at the first item instead of running past it
+        ends = np.maximum(ends, np.minimum(n_of, seq_len))
     return row_of, ends
 
 
 def training_windows(
-    train: Sequences, seq_len: int, step: int | None = None
+    train: Sequences, seq_len: int, step: int | None = None, prefixes: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Left-padded windows (N, seq_len) int64 and the user code of each (N,)."""
-    rows, ends = window_bounds(train.lengths, seq_len, step)
+    rows, ends = window_bounds(train.lengths, seq_len, step, prefixes)
     block = train.take(rows).slice_rows(ends - seq_len, ends)
     return pad_left(block, np.arange(len(block)), seq_len), rows
 
@@ -201,9 +213,10 @@ class WindowDataModule(L.LightningDataModule):
         with_seen: bool = False,
         length_buckets: bool = False,
         last_item_copy: bool = False,
+        prefixes: bool = False,
     ) -> None:
         super().__init__()
-        windows, users = training_windows(train, seq_len, step)
+        windows, users = training_windows(train, seq_len, step, prefixes)
         if len(windows) == 0:
             raise ValueError(f"no training sequence has at least {MIN_WINDOW} items")
         seen = sorted_distinct(train) if with_seen else None

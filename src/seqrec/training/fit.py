@@ -148,6 +148,7 @@ def fit(
         with_seen=bool(getattr(model, "uses_seen_items", False)),
         length_buckets=cfg.length_buckets,
         last_item_copy=cfg.last_item_copy,
+        prefixes=getattr(model, "train_on_prefixes", False),
     )  # fmt: skip
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     validation = Validation(

@@ -234,8 +234,9 @@ class TrainingConfig:
     """Optimisation, validation and the training windows.
 
     ``max_steps`` trains exactly that many optimizer steps, whatever ``epochs`` says (the
-    learning-rate decay then ends there). ``precision: bf16-mixed`` runs training steps under
-    bfloat16 autocast (evaluation always runs in float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
+    learning-rate decay then ends there). ``precision`` ``bf16-mixed`` (Lightning's name; the
+    default is ``32-true``) runs training steps under bfloat16 autocast (evaluation always runs in
+    float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
     one model per seed into one run folder instead of one with ``seed``, and reports each
     metric's mean and spread across them. ``patience`` counts validations (every ``eval_every``
     epochs) without improvement of ``early_stopping_metric`` on the validation set.
@@ -267,7 +268,7 @@ class TrainingConfig:
     last_item_copy: bool = False
     num_workers: int = field(default=0, metadata=at_least(0))
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
-    precision: Literal["32", "bf16-mixed"] = "32"
+    precision: Literal["32-true", "bf16-mixed"] = "32-true"
     progress_bar: bool = True
     tensorboard: bool = False
 

@@ -50,3 +50,13 @@ def test_bf16_mixed_trains_under_autocast_and_evaluates_in_float32(
     run = train(config)
     assert AutocastProbe.seen == {"train": {True}, "eval": {False}}
     assert run.results["full"].per_user["NDCG@10"].dtype.name.startswith("float")
+
+
+def test_a_time_limit_ends_training_and_validates_where_it_stopped(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path / "run", epochs=1000, eval_every=500)
+    config["training"]["max_minutes"] = 0.02  # 1.2 s: a few epochs of the tiny model
+    run = train(config)
+    assert 1 <= run.fit.epochs_run < 1000
+    history = pl.read_csv(run.dir / "history.csv")
+    assert history["valid_NDCG@10"].drop_nulls().len() == 1  # the epoch the limit ended
+    assert run.fit.best_epoch == history["epoch"].max()

@@ -94,7 +94,9 @@ class Validation(Callback):
     def _due(self, trainer: L.Trainer) -> bool:
         epoch = trainer.current_epoch + 1
         last_step = 0 < trainer.max_steps <= trainer.global_step
-        return epoch % self.every == 0 or epoch == trainer.max_epochs or last_step
+        # should_stop: the time limit (``max_minutes``) ended training in this epoch
+        stopping = bool(getattr(trainer, "should_stop", False))
+        return epoch % self.every == 0 or epoch == trainer.max_epochs or last_step or stopping
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()

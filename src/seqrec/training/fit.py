@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -105,6 +106,7 @@ def make_trainer(
     return L.Trainer(
         max_epochs=-1 if cfg.max_steps else cfg.epochs,
         max_steps=cfg.max_steps or -1,
+        max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         precision=cfg.precision,
         accelerator=cfg.accelerator,
         devices="auto",

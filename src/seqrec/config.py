@@ -235,9 +235,11 @@ class TrainingConfig:
 
     ``max_steps`` trains exactly that many optimizer steps, whatever ``epochs`` says (the
     learning-rate decay then ends there). ``max_minutes`` stops training after that much wall
-    time (checked between steps; the epoch then ends there and is validated). ``precision``
-    ``bf16-mixed`` (Lightning's name; the default is ``32-true``) runs training steps under
-    bfloat16 autocast (evaluation always runs in float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
+    time (checked between steps; the epoch then ends there and is validated). ``steps_per_epoch``
+    ends an epoch (and so validates) after that many steps, each epoch a fresh shuffle: a long
+    recipe (the BERT4Rec authors' 10 masked copies of every window) gets a learning curve.
+    ``precision`` ``bf16-mixed`` (Lightning's name; the default is ``32-true``) runs training steps
+    under bfloat16 autocast (evaluation always runs in float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
     one model per seed into one run folder instead of one with ``seed``, and reports each
     metric's mean and spread across them. ``patience`` counts validations (every ``eval_every``
     epochs) without improvement of ``early_stopping_metric`` on the validation set.
@@ -254,6 +256,7 @@ class TrainingConfig:
     epochs: int = field(default=50, metadata=at_least(1))
     max_steps: int | None = field(default=None, metadata=at_least(1))
     max_minutes: float | None = field(default=None, metadata=above(0))
+    steps_per_epoch: int | None = field(default=None, metadata=at_least(1))
     batch_size: int = field(default=128, metadata=at_least(1))
     lr: float = field(default=1e-3, metadata=above(0))
     weight_decay: float = field(default=0.0, metadata=at_least(0))

@@ -60,3 +60,14 @@ def test_a_time_limit_ends_training_and_validates_where_it_stopped(tiny_data, tm
     history = pl.read_csv(run.dir / "history.csv")
     assert history["valid_NDCG@10"].drop_nulls().len() == 1  # the epoch the limit ended
     assert run.fit.best_epoch == history["epoch"].max()
+
+
+def test_steps_per_epoch_cuts_epochs_short_with_a_fresh_shuffle_each(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path / "run", epochs=3, batch_size=4, steps_per_epoch=2)
+    run = train(config)
+    history = pl.read_csv(run.dir / "history.csv")
+    assert history.height == 3 and history["valid_NDCG@10"].drop_nulls().len() == 3
+    # 30 windows in batches of 4 would be 8 steps an epoch; the run made 3 x 2
+    assert run.fit.epochs_run == 3
+    checkpoint = torch.load(run.dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert checkpoint["global_step"] == 6

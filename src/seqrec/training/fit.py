@@ -118,6 +118,7 @@ def make_trainer(
         log_every_n_steps=min(50, batches_per_epoch),
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        limit_train_batches=cfg.steps_per_epoch or 1.0,
         use_distributed_sampler=False,  # WindowBatches shards by rank itself
         default_root_dir=run_dir,
     )
@@ -164,6 +165,8 @@ def fit(
         callbacks.append(ValidationReport(validation, on_validation))
     trainer = make_trainer(cfg, run_dir, callbacks, per_epoch)
     per_epoch = data.batches_per_epoch(trainer.world_size)
+    if cfg.steps_per_epoch:
+        per_epoch = min(per_epoch, cfg.steps_per_epoch)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)
     model.cpu()

@@ -235,22 +235,23 @@ class TrainingConfig:
 
     ``max_steps`` trains exactly that many optimizer steps, whatever ``epochs`` says (the
     learning-rate decay then ends there). ``max_minutes`` stops training after that much wall
-    time (checked between steps; the epoch then ends there and is validated). ``steps_per_epoch``
-    ends an epoch (and so validates) after that many steps, each epoch a fresh shuffle: a long
-    recipe (the BERT4Rec authors' 10 masked copies of every window) gets a learning curve.
-    ``precision`` ``bf16-mixed`` (Lightning's name; the default is ``32-true``) runs training steps
-    under bfloat16 autocast (evaluation always runs in float32). ``seeds`` (e.g. ``[1, 2, 3]``) trains
-    one model per seed into one run folder instead of one with ``seed``, and reports each
-    metric's mean and spread across them. ``patience`` counts validations (every ``eval_every``
-    epochs) without improvement of ``early_stopping_metric`` on the validation set.
-    ``window_step`` None gives one window per user (the newest ``train_seq_len`` items); a step
-    adds older windows ending every ``step`` items back. ``dupe_factor`` repeats every window per
-    epoch (masked differently each time). ``length_buckets`` batches windows of similar length,
-    each batch only as wide as it needs. ``last_item_copy`` adds one copy of every window per
-    epoch trained on its newest item only (the BERT4Rec authors' data generation).
-    ``clip_grad_norm`` null turns clipping off. ``accelerator`` is ``auto``, ``cpu``, ``gpu``,
-    ``cuda`` or ``mps``; training checks that the machine has it. ``progress_bar`` draws a bar
-    when the output is a terminal; otherwise (or with false) one line is printed per epoch.
+    time (checked between steps; the epoch then ends there and is validated).
+    ``steps_per_epoch`` ends an epoch (and so validates) after that many steps, each epoch a
+    fresh shuffle: a long recipe (the BERT4Rec authors' 10 masked copies of every window) gets a
+    learning curve. ``precision`` ``bf16-mixed`` (Lightning's name; the default is ``32-true``)
+    runs training steps under bfloat16 autocast (evaluation always runs in float32). ``seeds``
+    (e.g. ``[1, 2, 3]``) trains one model per seed into one run folder instead of one with
+    ``seed``, and reports each metric's mean and spread across them. ``patience`` counts
+    validations (every ``eval_every`` epochs) without improvement of ``early_stopping_metric``
+    on the validation set. ``window_step`` None gives one window per user (the newest
+    ``train_seq_len`` items); a step adds older windows ending every ``step`` items back.
+    ``dupe_factor`` repeats every window per epoch (masked differently each time).
+    ``length_buckets`` batches windows of similar length, each batch only as wide as it needs.
+    ``last_item_copy`` adds one copy of every window per epoch trained on its newest item only
+    (the BERT4Rec authors' data generation). ``clip_grad_norm`` null turns clipping off.
+    ``accelerator`` is ``auto``, ``cpu``, ``gpu``, ``cuda`` or ``mps``; training checks that the
+    machine has it. ``progress_bar`` draws a bar when the output is a terminal; otherwise (or
+    with false) one line is printed per epoch.
     """
 
     epochs: int = field(default=50, metadata=at_least(1))

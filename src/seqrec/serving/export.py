@@ -16,7 +16,6 @@ Tables a model keeps as registered buffers (popularity counts, item feature tabl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from safetensors.torch import save_model
 from torch import nn
 
 import seqrec
+from seqrec.data.datasets import sha256_of
 from seqrec.errors import ModelFolderError
 
 FORMAT = "seqrec-model"
@@ -42,14 +42,6 @@ WEIGHTS, CONFIG, ITEMS, METADATA = (
 )
 ONNX = "model.onnx"
 REQUIRED = (WEIGHTS, CONFIG, ITEMS)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _run_model(run_dir: Path) -> tuple[nn.Module, list[str], dict[str, Any]]:

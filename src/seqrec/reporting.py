@@ -153,6 +153,19 @@ def _seeds_section(fits: list[FitResult | None], seeds: tuple[int, ...]) -> list
     return lines
 
 
+def _write(
+    run_dir: Path, title: str, sections: list[str], heading: str, results: Mapping[str, Any]
+) -> Path:
+    """``report.md``: the title, the sections, then every protocol's metric table."""
+    lines = [f"# {title}", "", *sections, "", f"## {heading}"]
+    for result in results.values():
+        lines += ["", result.to_markdown()]
+    lines += ["", f"Run folder: `{run_dir}`; resolved config: `config.yaml`."]
+    path = run_dir / "report.md"
+    _write_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
 def write_seeds_report(
     run_dir: Path,
     config: Config,
@@ -161,17 +174,11 @@ def write_seeds_report(
     results: dict[str, SeedsResult],
 ) -> Path:
     """``report.md`` of a run of several seeds: data, per-seed training, metrics across seeds."""
-    lines = [f"# {config.model.name} on {config.data.dataset}, {len(fits)} seeds", ""]
-    lines += _data_section(config, data)
-    lines += _seeds_section(fits, config.training.seeds)
+    sections = _data_section(config, data) + _seeds_section(fits, config.training.seeds)
     level = f"{config.evaluation.bootstrap.level:.0%}"
-    lines += ["", f"## Test metrics: mean and spread over seeds, {level} bootstrap CI over users"]
-    for result in results.values():
-        lines += ["", result.to_markdown()]
-    lines += ["", f"Run folder: `{run_dir}`; resolved config: `config.yaml`."]
-    path = run_dir / "report.md"
-    _write_atomic(path, "\n".join(lines) + "\n")
-    return path
+    title = f"{config.model.name} on {config.data.dataset}, {len(fits)} seeds"
+    heading = f"Test metrics: mean and spread over seeds, {level} bootstrap CI over users"
+    return _write(run_dir, title, sections, heading, results)
 
 
 def write_report(
@@ -185,14 +192,9 @@ def write_report(
     training itself, one row per epoch)."""
     if fitted.history:
         plot_history(fitted.history, fitted.metric, run_dir / PLOT)
-    lines = [f"# {config.model.name} on {config.data.dataset}", ""]
-    lines += _data_section(config, data)
-    lines += _training_section(config, fitted)
+    sections = _data_section(config, data) + _training_section(config, fitted)
     level = f"{config.evaluation.bootstrap.level:.0%}"
-    lines += ["", f"## Test metrics ({level} bootstrap confidence intervals)"]
-    for result in results.values():
-        lines += ["", result.to_markdown()]
-    lines += ["", f"Run folder: `{run_dir}`; resolved config: `config.yaml`."]
-    path = run_dir / "report.md"
-    _write_atomic(path, "\n".join(lines) + "\n")
-    return path
+    title = f"{config.model.name} on {config.data.dataset}"
+    return _write(
+        run_dir, title, sections, f"Test metrics ({level} bootstrap confidence intervals)", results
+    )

@@ -98,6 +98,7 @@ def run_recbole(
     *,
     seed: int = 2020,
     venv_dir: Path = DEFAULT_VENV,
+    eval_repeats: int = 7,
 ) -> dict[str, Any]:
     """Train and test one RecBole model in its own environment; return the measurements.
 
@@ -123,6 +124,7 @@ def run_recbole(
         "--out": str(out_json),
         "--threads": str(threads),
         "--seed": str(seed),
+        "--eval-repeats": str(eval_repeats),
     }
     command = [str(python), str(TRAIN_SCRIPT), *(part for item in options.items() for part in item)]
     subprocess.run(command, check=True, env=_child_env(threads))

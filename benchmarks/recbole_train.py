@@ -351,7 +351,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
         trainer = TimedTrainer(config, model)
         trainer.fit(train_data, valid_data, verbose=False, saved=True, show_progress=False)
-        test = timed_test(trainer, test_data)
+        test = timed_test(trainer, test_data, args.eval_repeats)
         anomaly["enabled_in_training"] = trainer.anomaly_in_training
         return {
             "library": "recbole",
@@ -390,6 +390,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2020)
+    parser.add_argument("--eval-repeats", type=int, default=7, help="timed test passes")
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
     args.out = args.out.resolve()

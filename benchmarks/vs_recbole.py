@@ -67,7 +67,7 @@ SHARED = {"max_len": 50, "hidden_size": 64, "n_layers": 2, "n_heads": 2, "inner_
 # RecBole 1.2.1's GRU4Rec / GRU4RecF defaults (recbole_train.RECURRENT_SIZES)
 RECURRENT_SHARED = {"max_len": 50, "embedding_size": 64, "hidden_size": 128, "n_layers": 1}
 RECURRENT = ("gru4rec", "gru4recf")
-EVAL_REPEATS = 7  # full-sort passes timed on each side; the median is reported
+EVAL_REPEATS = 7  # full-sort passes timed on each side by default; the median is reported
 RECBOLE_FT_RATIO = 0.5  # RecBole 1.2.1's BERT4Rec.yaml default, in effect in its MaskItemSeq
 MODEL_SETTINGS = {  # RecBole 1.2.1's defaults for what the shared settings leave open
     "bert4rec": {"hidden_dropout": 0.2, "attn_dropout": 0.2, "mask_ratio": 0.2},
@@ -146,8 +146,9 @@ def seqrec_targets(model: Any, window_lengths: np.ndarray) -> float:
 
 
 def run_seqrec(
-    model: str, epochs: int, inter: Path, work: Path, lr: float | None, patience: int
-) -> dict[str, Any]:
+    model: str, epochs: int, inter: Path, work: Path, lr: float | None, patience: int,
+    eval_repeats: int = EVAL_REPEATS,
+) -> dict[str, Any]:  # fmt: skip
     config = seqrec_config(model, epochs, inter, work / f"seqrec-{model}", lr, patience)
     run = pipeline.train(config)
     history = run.fit.history
@@ -155,7 +156,7 @@ def run_seqrec(
     evaluator = Evaluator(data.split.test, FullRanking(False), data.corpus.n_items, batch_size=256)
     evaluator.evaluate(run.model)  # as RecBole's side: its first test pass is not timed either
     eval_each = []
-    for _ in range(EVAL_REPEATS):
+    for _ in range(eval_repeats):
         start = time.perf_counter()
         evaluator.evaluate(run.model)
         eval_each.append(time.perf_counter() - start)
@@ -279,11 +280,13 @@ def measure_recbole(
 ) -> tuple[dict, dict | None]:
     """RecBole with anomaly detection off and, unless ``--shipped-epochs 0``, as shipped."""
     name = RECBOLE_NAMES[model]
-    recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, work / f"{model}-off.json")
+    repeats = {"eval_repeats": args.eval_repeats}
+    off = work / f"{model}-off.json"
+    recbole = run_recbole(name, args.recbole_epochs, "off", rb_dir, off, **repeats)
     if not args.shipped_epochs:
         return recbole, None
     out = work / f"{model}-sh.json"
-    return recbole, run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out)
+    return recbole, run_recbole(name, args.shipped_epochs, "shipped", rb_dir, out, **repeats)
 
 
 def main() -> None:
@@ -295,6 +298,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/ml-100k"))
     parser.add_argument("--seqrec-lr", type=float, help="default: SEQREC_TRAINING's, per model")
     parser.add_argument("--seqrec-patience", type=int, default=10, help="validations (early stop)")
+    parser.add_argument("--eval-repeats", type=int, default=EVAL_REPEATS,
+                        help="timed full-sort passes per side (median)")  # fmt: skip
     parser.add_argument("--recompute", type=Path, help="recompute the table from a results JSON")
     parser.add_argument(
         "--recbole-results", type=Path, help="reuse RecBole's side of an earlier results JSON"
@@ -345,8 +350,9 @@ def main() -> None:
         else:
             recbole, shipped = measure_recbole(model, args, rb_dir, work)
         ours = run_seqrec(
-            model, args.seqrec_epochs, inter, work, args.seqrec_lr, args.seqrec_patience
-        )
+            model, args.seqrec_epochs, inter, work, args.seqrec_lr, args.seqrec_patience,
+            args.eval_repeats,
+        )  # fmt: skip
         raw[model] = {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}
         rows[model] = compare(model, recbole, shipped, ours, prefixes)
         print(json.dumps(rows[model], indent=2, default=str), flush=True)

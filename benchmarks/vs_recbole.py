@@ -291,7 +291,8 @@ def measure_recbole(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(RECBOLE_NAMES), choices=RECBOLE_NAMES)
+    parser.add_argument("--models", nargs="+", default=list(RECBOLE_NAMES),
+                        choices=[*RECBOLE_NAMES, "dien"])  # fmt: skip
     parser.add_argument("--recbole-epochs", type=int, default=10)
     parser.add_argument("--shipped-epochs", type=int, default=1)
     parser.add_argument("--seqrec-epochs", type=int, default=60)

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from seqrec.errors import ConfigError, SeqrecError
+from seqrec.errors import ConfigError, FetchError, SeqrecError
 
 if TYPE_CHECKING:
-    from seqrec.serving.recommender import Recommender
+    from seqrec.serving.queries import RawIdRecommender
 
 EXIT_BAD_INPUT = 2
 FORMATS = ["atomic", "csv", "tsv", "parquet", "txt"]
@@ -173,18 +173,39 @@ def _compare(args: argparse.Namespace) -> None:
     print(format_comparison(args.run_a, args.run_b, rows))
 
 
-def _recommender(path: str) -> Recommender:
-    """An exported model folder (checksums verified) or a run folder's model."""
+def _recommender(path: str, backend: str = "auto") -> RawIdRecommender:
+    """An exported model folder (checksums verified) or a run folder's model.
+
+    ``auto`` answers from ``model.onnx`` with onnxruntime when the folder has one and onnxruntime
+    is installed (no torch import: a cold call is several times faster), else with PyTorch.
+    """
+    import importlib.util
+
+    from seqrec.errors import ModelFolderError
+    from seqrec.serving.folder import METADATA, ONNX
+
+    exported = (Path(path) / METADATA).is_file()
+    if backend == "onnx" or (
+        backend == "auto"
+        and exported
+        and (Path(path) / ONNX).is_file()
+        and importlib.util.find_spec("onnxruntime") is not None
+    ):
+        if not exported:
+            raise ModelFolderError(
+                f"--backend onnx needs an exported model folder; {path} is not one"
+            )
+        from seqrec.serving.onnx_recommender import OnnxRecommender
+
+        return OnnxRecommender.load(path)
     from seqrec.serving.recommender import Recommender
 
-    if (Path(path) / "metadata.json").is_file():
-        return Recommender.load(path)
-    return Recommender.from_run(path)
+    return Recommender.load(path) if exported else Recommender.from_run(path)
 
 
 def _recommend(args: argparse.Namespace) -> None:
     """Through the serving path, which imports neither Lightning nor the training code."""
-    recommender = _recommender(args.run)
+    recommender = _recommender(args.run, args.backend)
     unknown = "drop" if args.drop_unknown else "reject"
     answer = recommender.recommend(
         args.history, args.k, exclude_seen=not args.include_history, unknown=unknown
@@ -220,6 +241,10 @@ def _serving_parsers(commands: argparse._SubParsersAction) -> None:
     rec.add_argument(
         "--drop-unknown", action="store_true", help="ignore unknown ids instead of failing"
     )
+    rec.add_argument(
+        "--backend", choices=["auto", "torch", "onnx"], default="auto",
+        help="auto: model.onnx with onnxruntime when the exported folder has it, else PyTorch",
+    )  # fmt: skip
     rec.set_defaults(func=_recommend)
 
     export = commands.add_parser(
@@ -390,8 +415,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command not in NO_LIGHTNING:
         _quiet()
-    from seqrec.data.datasets import FetchError
-
     try:
         args.func(args)
     except (SeqrecError, FetchError) as error:

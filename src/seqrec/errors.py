@@ -60,6 +60,11 @@ class UnknownIdError(SeqrecError, KeyError):
     """A raw user or item id that is not in the vocabulary (the message shows which)."""
 
 
+class FetchError(RuntimeError):
+    """A data set could not be obtained from any of its sources (network, files: not the user's
+    input, so not a ``SeqrecError``, but still shown on one line)."""
+
+
 def first_line(error: BaseException) -> str:
     """The first non-empty line of a third-party error message (they often run to many lines)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

@@ -13,14 +13,11 @@ import torch
 import yaml
 from serving_models import CASE_IDS, CASES, MAX_LEN, N_ITEMS, item_ids, small_model
 
+from seqrec.checksums import sha256_of
 from seqrec.cli import main
-from seqrec.serving.export import (
-    FORMAT_VERSION,
-    ModelFolderError,
-    export_run,
-    sha256_of,
-    write_model_folder,
-)
+from seqrec.errors import ModelFolderError
+from seqrec.serving.export import export_run, write_model_folder
+from seqrec.serving.folder import FORMAT_VERSION
 from seqrec.serving.onnx import ATOL, OnnxExportError, ScoringGraph, example_inputs, export_onnx
 from seqrec.serving.recommender import Recommender
 from seqrec.training.export import save_model_dir

@@ -14,7 +14,8 @@ from seqrec.data.splits import EvalSet
 from seqrec.errors import ArgumentError
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking
-from seqrec.serving.recommender import Recommender, UnknownItemError, input_widths
+from seqrec.serving.queries import UnknownItemError, input_widths
+from seqrec.serving.recommender import Recommender
 
 RAW = item_ids()
 LENGTHS = (1, 2, 5, 8, 9, 13, 20)  # one width and several, shorter and longer than MAX_LEN

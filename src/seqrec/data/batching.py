@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqrec.data.corpus import PAD, Sequences
+from seqrec.data.sequences import PAD, Sequences
 
 
 def pad_left(

@@ -15,7 +15,6 @@ only and may differ from RecBole's in a few titles.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -29,8 +28,10 @@ from pathlib import Path
 
 import polars as pl
 
+from seqrec.checksums import sha256_of
 from seqrec.data.errors import DataError
 from seqrec.data.readers import read_atomic_features, read_interactions
+from seqrec.errors import FetchError
 
 ML100K_SHA256 = {
     "ml-100k.inter": "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff",
@@ -48,10 +49,6 @@ GENRES = (  # the 19 genre flags of GroupLens' u.item, in column order
     "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
     "Thriller", "War", "Western",
 )  # fmt: skip
-
-
-class FetchError(RuntimeError):
-    """A data set could not be obtained from any of its sources."""
 
 
 @dataclass(frozen=True)
@@ -230,14 +227,6 @@ def info(name: str) -> DatasetInfo:
     if name not in REGISTRY:
         raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(available())}")
     return REGISTRY[name]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _verify(folder: Path, expected: dict[str, str], origin: str) -> None:

@@ -9,9 +9,10 @@ from typing import Any
 
 _NAMES = {
     "Recommender": "seqrec.serving.recommender",
-    "Recommendation": "seqrec.serving.recommender",
-    "UnknownItemError": "seqrec.serving.recommender",
-    "ModelFolderError": "seqrec.serving.export",
+    "OnnxRecommender": "seqrec.serving.onnx_recommender",
+    "Recommendation": "seqrec.serving.queries",
+    "UnknownItemError": "seqrec.serving.queries",
+    "ModelFolderError": "seqrec.errors",
     "export_run": "seqrec.serving.export",
     "write_model_folder": "seqrec.serving.export",
     "OnnxExportError": "seqrec.serving.onnx",

@@ -30,7 +30,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from seqrec.serving.batching import MicroBatcher
-from seqrec.serving.recommender import Query, Recommendation, Recommender, UnknownItemError
+from seqrec.serving.queries import Query, Recommendation, UnknownItemError
+from seqrec.serving.recommender import Recommender
 from seqrec.serving.schemas import (
     MAX_BATCH,
     MAX_HISTORY,

@@ -29,19 +29,9 @@ from safetensors.torch import save_model
 from torch import nn
 
 import seqrec
-from seqrec.data.datasets import sha256_of
+from seqrec.checksums import sha256_of
 from seqrec.errors import ModelFolderError
-
-FORMAT = "seqrec-model"
-FORMAT_VERSION = 2
-WEIGHTS, CONFIG, ITEMS, METADATA = (
-    "weights.safetensors",
-    "config.json",
-    "items.json",
-    "metadata.json",
-)
-ONNX = "model.onnx"
-REQUIRED = (WEIGHTS, CONFIG, ITEMS)
+from seqrec.serving.folder import CONFIG, FORMAT, FORMAT_VERSION, ITEMS, METADATA, ONNX, WEIGHTS
 
 
 def _run_model(run_dir: Path) -> tuple[nn.Module, list[str], dict[str, Any]]:

@@ -17,12 +17,9 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from seqrec.errors import ConfigError, FetchError, SeqrecError
-
-if TYPE_CHECKING:
-    from seqrec.serving.queries import RawIdRecommender
 
 EXIT_BAD_INPUT = 2
 FORMATS = ["atomic", "csv", "tsv", "parquet", "txt"]
@@ -173,39 +170,11 @@ def _compare(args: argparse.Namespace) -> None:
     print(format_comparison(args.run_a, args.run_b, rows))
 
 
-def _recommender(path: str, backend: str = "auto") -> RawIdRecommender:
-    """An exported model folder (checksums verified) or a run folder's model.
-
-    ``auto`` answers from ``model.onnx`` with onnxruntime when the folder has one and onnxruntime
-    is installed (no torch import: a cold call is several times faster), else with PyTorch.
-    """
-    import importlib.util
-
-    from seqrec.errors import ModelFolderError
-    from seqrec.serving.folder import METADATA, ONNX
-
-    exported = (Path(path) / METADATA).is_file()
-    if backend == "onnx" or (
-        backend == "auto"
-        and exported
-        and (Path(path) / ONNX).is_file()
-        and importlib.util.find_spec("onnxruntime") is not None
-    ):
-        if not exported:
-            raise ModelFolderError(
-                f"--backend onnx needs an exported model folder; {path} is not one"
-            )
-        from seqrec.serving.onnx_recommender import OnnxRecommender
-
-        return OnnxRecommender.load(path)
-    from seqrec.serving.recommender import Recommender
-
-    return Recommender.load(path) if exported else Recommender.from_run(path)
-
-
 def _recommend(args: argparse.Namespace) -> None:
     """Through the serving path, which imports neither Lightning nor the training code."""
-    recommender = _recommender(args.run, args.backend)
+    from seqrec.serving.backends import load_recommender
+
+    recommender = load_recommender(args.run, args.backend)
     unknown = "drop" if args.drop_unknown else "reject"
     answer = recommender.recommend(
         args.history, args.k, exclude_seen=not args.include_history, unknown=unknown
@@ -227,7 +196,7 @@ def _serve(args: argparse.Namespace) -> None:
 
     settings = ServeSettings(
         model_dir=args.model_dir, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
-        max_body_bytes=args.max_body_bytes, threads=args.threads,
+        max_body_bytes=args.max_body_bytes, threads=args.threads, backend=args.backend,
     )  # fmt: skip
     serve(settings, host=args.host, port=args.port, workers=args.workers)
 
@@ -260,7 +229,11 @@ def _serving_parsers(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="processes, one model each")
-    serve.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    serve.add_argument("--threads", type=int, default=1, help="intra-op threads per worker")
+    serve.add_argument(
+        "--backend", choices=["auto", "torch", "onnx"], default="auto",
+        help="auto: model.onnx with onnxruntime when the folder has it, else PyTorch",
+    )  # fmt: skip
     serve.add_argument(
         "--max-batch", type=int, default=32, help="micro-batch up to N concurrent requests (1: off)"
     )

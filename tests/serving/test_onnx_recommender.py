@@ -93,3 +93,18 @@ def test_backend_onnx_needs_an_exported_folder_with_the_graph(tmp_path: Path, ca
     assert "\n" not in err
     # auto falls back to PyTorch when the folder has no graph
     assert main(["recommend", str(folder), "--history", RAW[0], "-k", "2"]) == 0
+
+
+def test_the_service_answers_through_onnx(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from seqrec.serving.app import ServeSettings, create_app
+
+    folder = _export(tmp_path, "bert4rec")
+    settings = ServeSettings(model_dir=str(folder), backend="onnx")
+    with TestClient(create_app(settings)) as client:
+        info = client.get("/model").json()
+        assert (info["model"], info["backend"]) == ("bert4rec", "onnx")
+        got = client.post("/recommend", json={"history": RAW[:4], "k": 5}).json()["items"]
+    expected = OnnxRecommender.load(folder).recommend(RAW[:4], 5).items
+    assert [(g["item"], g["score"]) for g in got] == [(i, pytest.approx(s)) for i, s in expected]

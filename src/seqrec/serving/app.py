@@ -24,14 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from seqrec.serving.backends import Backend, load_recommender
 from seqrec.serving.batching import MicroBatcher
-from seqrec.serving.queries import Query, Recommendation, UnknownItemError
-from seqrec.serving.recommender import Recommender
+from seqrec.serving.queries import Query, RawIdRecommender, Recommendation, UnknownItemError
 from seqrec.serving.schemas import (
     MAX_BATCH,
     MAX_HISTORY,
@@ -49,13 +48,15 @@ ENV = "SEQREC_SERVE"  # settings handed to each worker process, as JSON
 
 @dataclass(frozen=True)
 class ServeSettings:
-    """How a worker serves. ``threads``: torch intra-op threads per worker (see ``serve``)."""
+    """How a worker serves. ``threads``: intra-op threads per worker (see ``serve``);
+    ``backend``: ``auto``, ``torch`` or ``onnx`` (``seqrec.serving.backends``)."""
 
     model_dir: str = ""
     max_batch: int = 32
     max_wait_ms: float = 0.0
     max_body_bytes: int = 1 << 20
     threads: int = 1
+    backend: Backend = "auto"
 
 
 class BodyLimit:
@@ -116,7 +117,7 @@ def _response(answer: Recommendation) -> dict[str, Any]:
     }
 
 
-def _query(recommender: Recommender, request: RecommendRequest, where: str = "") -> Query:
+def _query(recommender: RawIdRecommender, request: RecommendRequest, where: str = "") -> Query:
     try:
         return recommender.query(
             request.history, request.k, request.exclude_seen, request.candidates,
@@ -136,10 +137,11 @@ async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": errors})
 
 
-def _model_info(recommender: Recommender, settings: ServeSettings) -> dict[str, Any]:
+def _model_info(recommender: RawIdRecommender, settings: ServeSettings) -> dict[str, Any]:
     meta = recommender.metadata
     return {
-        "model": meta.get("model", type(recommender.model).__name__.lower()),
+        "model": recommender.model_name,
+        "backend": recommender.backend,
         "dataset": meta.get("dataset"),
         "n_items": recommender.n_items,
         "max_len": recommender.max_len,
@@ -157,14 +159,15 @@ def _model_info(recommender: Recommender, settings: ServeSettings) -> dict[str, 
     }
 
 
-def create_app(settings: ServeSettings, recommender: Recommender | None = None) -> FastAPI:
+def create_app(settings: ServeSettings, recommender: RawIdRecommender | None = None) -> FastAPI:
     """The service for ``settings.model_dir`` (loaded at start-up), or for ``recommender``."""
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        torch.set_num_threads(settings.threads)
-        state["recommender"] = recommender or Recommender.load(settings.model_dir)
+        state["recommender"] = recommender or load_recommender(
+            settings.model_dir, settings.backend, settings.threads, run_folders=False
+        )
         state["info"] = _model_info(state["recommender"], settings)
         batcher = None
         if settings.max_batch > 1:
@@ -228,7 +231,10 @@ def serve(
     """
     import uvicorn
 
-    recommender = Recommender.load(settings.model_dir)  # a bad folder fails here, in one line
+    # a bad folder fails here, in one line
+    recommender = load_recommender(
+        settings.model_dir, settings.backend, settings.threads, run_folders=False
+    )
     options = {"host": host, "port": port, "access_log": False, "log_level": "warning"}
     if workers == 1:  # this process serves: the model is loaded once
         uvicorn.run(create_app(settings, recommender), **options)

@@ -46,6 +46,8 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 class OnnxRecommender(RawIdRecommender):
     """Recommends raw item ids with onnxruntime; the same API and answers as ``Recommender``."""
 
+    backend = "onnx"
+
     def __init__(
         self,
         session: Any,
@@ -60,8 +62,11 @@ class OnnxRecommender(RawIdRecommender):
         self.input_name = session.get_inputs()[0].name
 
     @classmethod
-    def load(cls, folder: str | Path) -> OnnxRecommender:
-        """An exported folder that holds ``model.onnx``, after checking its checksums."""
+    def load(cls, folder: str | Path, threads: int | None = None) -> OnnxRecommender:
+        """An exported folder that holds ``model.onnx``, after checking its checksums.
+
+        ``threads``: onnxruntime's intra-op threads (its default: one per core).
+        """
         folder = Path(folder)
         meta = verify_folder(folder)
         if not (folder / ONNX).is_file():
@@ -76,6 +81,9 @@ class OnnxRecommender(RawIdRecommender):
             ) from error
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: a served process has no one to warn
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
         session = onnxruntime.InferenceSession(
             str(folder / ONNX), options, providers=["CPUExecutionProvider"]
         )
@@ -83,6 +91,10 @@ class OnnxRecommender(RawIdRecommender):
         if not isinstance(n_items, int) or not isinstance(max_len, int):
             raise ModelFolderError(f"{folder}: metadata.json must give n_items and max_len")
         return cls(session, read_item_ids(folder, n_items), max_len, meta)
+
+    @property
+    def model_name(self) -> str:
+        return str(self.metadata.get("model", "onnx"))
 
     def input_widths(self, lengths: np.ndarray) -> np.ndarray:
         return np.full(len(lengths), self.max_len, dtype=np.int64)  # the graph's fixed width

@@ -64,6 +64,7 @@ class RawIdRecommender(ABC):
     ``max_len`` and score one group of histories of one input width in ``_top``.
     """
 
+    backend: str  # what scores: "torch" or "onnx"
     n_items: int
     max_len: int
 
@@ -71,6 +72,11 @@ class RawIdRecommender(ABC):
         self.item_ids = np.asarray([str(r) for r in item_ids], dtype=object)
         self.index = {raw: code for code, raw in enumerate(self.item_ids.tolist(), start=1)}
         self.metadata = dict(metadata or {})
+
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """The registry name of the model (``sasrec``, ...), for ``GET /model``."""
 
     def encode(
         self, raw_ids: Sequence[Any], unknown: Unknown, what: str

@@ -56,6 +56,8 @@ class Recommender(RawIdRecommender):
     (each call is one forward pass per input width).
     """
 
+    backend = "torch"
+
     def __init__(
         self, model: nn.Module, item_ids: Sequence[str], metadata: dict[str, Any] | None = None
     ) -> None:
@@ -79,6 +81,10 @@ class Recommender(RawIdRecommender):
 
         model, item_ids, spec = _run_model(Path(run_dir))
         return cls(model, item_ids, {"model": spec["name"], "run": str(run_dir)})
+
+    @property
+    def model_name(self) -> str:
+        return str(self.metadata.get("model") or type(self.model).__name__.lower())
 
     @property
     def n_items(self) -> int:

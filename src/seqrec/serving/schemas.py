@@ -69,6 +69,7 @@ class ModelInfo(BaseModel):
     """What is being served: the exported folder's metadata and the service's limits."""
 
     model: str
+    backend: str  # "torch" or "onnx"
     dataset: str | None
     n_items: int
     max_len: int

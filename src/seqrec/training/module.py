@@ -3,6 +3,9 @@
 The training generator (masking, negative sampling inside the loss) and the global torch RNG
 (dropout) are saved in every checkpoint and restored on resume, together with the optimizer and
 scheduler Lightning already keeps, so a resumed run ends on the weights an uninterrupted one has.
+Under data parallelism each process draws from its own generator (seeded from the seed and its
+rank: the processes' masks and negatives differ), and the checkpoint keeps every process's
+states; the epoch's loss is the mean over every process's steps.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.config import TrainingConfig
+from seqrec.evaluation.distributed import all_gather
 
 _NORMS = (nn.LayerNorm, nn.RMSNorm, nn.BatchNorm1d, nn.GroupNorm)
 
@@ -34,6 +38,11 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The training generator's seed on process ``rank``; rank 0 (and one process) keep ``seed``."""
+    return seed + (rank << 32)  # seeds are below 2**32: no two ranks share one
 
 
 def warmup_linear_decay(warmup_steps: int, total_steps: int):
@@ -69,7 +78,7 @@ class SeqRecModule(L.LightningModule):
         """Created on the model's device at first use; restored from a checkpoint if resuming."""
         if self._generator is None or self._generator.device != self.device:
             self._generator = torch.Generator(device=self.device)
-            self._generator.manual_seed(self.training_config.seed)
+            self._generator.manual_seed(rank_seed(self.training_config.seed, self.global_rank))
             if self._pending_generator_state is not None:
                 self._generator.set_state(self._pending_generator_state)
                 self._pending_generator_state = None
@@ -91,8 +100,15 @@ class SeqRecModule(L.LightningModule):
         self.log("train_loss", self.epoch_loss(), prog_bar=True)
 
     def epoch_loss(self) -> float:
-        """Mean training loss of the current epoch so far (one host sync)."""
-        return float(self._loss_sum) / max(self._loss_steps, 1)
+        """Mean training loss of the current epoch so far over every process's steps.
+
+        One host sync; under data parallelism every process must call it (a sum over them).
+        """
+        steps = torch.tensor(float(self._loss_steps), device=self._loss_sum.device)
+        total, count = self.trainer.strategy.reduce(
+            torch.stack([self._loss_sum, steps]), reduce_op="sum"
+        ).tolist()
+        return total / max(count, 1.0)
 
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.training_config
@@ -106,14 +122,17 @@ class SeqRecModule(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seqrec_rng"] = {
+        """Every process's random states (rank 0 writes the file); all processes call this."""
+        states = {
             "generator": self.generator.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+        checkpoint["seqrec_rng"] = {"ranks": all_gather(states)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint["seqrec_rng"]
+        saved = checkpoint["seqrec_rng"]
+        states = saved["ranks"][self.global_rank] if "ranks" in saved else saved  # older files
         self._generator = None
         self._pending_generator_state = states["generator"]
         torch.set_rng_state(states["torch"])

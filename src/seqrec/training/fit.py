@@ -184,11 +184,11 @@ def fit(
     )  # fmt: skip
     log = EpochLog(validation, run_dir, every_epoch=not show_bar(cfg))
     callbacks = [validation, log, LastCheckpoint(last)]
-    per_epoch = data.batches_per_epoch()
     if on_validation is not None:
         callbacks.append(ValidationReport(validation, on_validation))
-    trainer = make_trainer(cfg, run_dir, callbacks, per_epoch)
-    per_epoch = data.batches_per_epoch(trainer.world_size)
+    trainer = make_trainer(cfg, run_dir, callbacks, data.batches_per_epoch())
+    per_epoch = data.batches_per_epoch(trainer.world_size)  # each process's share
+    trainer.log_every_n_steps = min(50, per_epoch)
     if cfg.steps_per_epoch:
         per_epoch = min(per_epoch, cfg.steps_per_epoch)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)

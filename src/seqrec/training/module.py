@@ -97,7 +97,9 @@ class SeqRecModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("train_loss", self.epoch_loss(), prog_bar=True)
+        # equal on every process already (epoch_loss sums over them): the sync changes nothing
+        # and keeps Lightning from warning that it is missing
+        self.log("train_loss", self.epoch_loss(), prog_bar=True, sync_dist=True)
 
     def epoch_loss(self) -> float:
         """Mean training loss of the current epoch so far over every process's steps.

@@ -109,35 +109,32 @@ def test_only_rank_zero_writes_and_prints(two_processes):
         assert stdout.count(line) == 1, (line, stdout)
 
 
-def _final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+def _last_checkpoint(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
 
 
-def test_a_torchrun_run_resumed_ends_on_the_uninterrupted_weights(tmp_path):
-    """Dropout on: each process's random state must come back from the checkpoint."""
+def test_a_torchrun_run_resumed_ends_on_the_uninterrupted_weights(two_processes, tmp_path):
+    """Started by torchrun, stopped after epoch 2 of 3, resumed by ``seqrec train --resume``."""
+    whole_dir, _ = two_processes
     data = write_interactions(tmp_path / "tiny.tsv", n_users=32, n_items=40, length=12)
-    config = _config(data, devices=2, strategy="ddp")
-    config["model"] |= {"hidden_dropout": 0.3}
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    _launch(whole, config)
-    (whole_dir,) = (whole / "runs").iterdir()
-
-    cut = tmp_path / "cut"
-    cut.mkdir()
-    (cut / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(_config(data, devices=2, strategy="ddp")))
     torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    crashed = _run([*torchrun, str(ENTRY), "train", "config.yaml"], cut, CRASH_AFTER_EPOCH="2")
+    crashed = _run([*torchrun, str(ENTRY), "train", "config.yaml"], tmp_path, CRASH_AFTER_EPOCH="2")
     assert "simulated crash after epoch 2" in crashed.stderr
-    (cut_dir,) = (cut / "runs").iterdir()  # named after torchrun's run id, the same on both
+    (cut_dir,) = (tmp_path / "runs").iterdir()  # named after torchrun's run id, alike on both
     assert cut_dir.name.startswith("sasrec-tiny-torchrun-")
     assert len(_history(cut_dir)) == 2
-    resumed = _run(["-m", "seqrec.cli", "train", "--resume", str(cut_dir)], cut)
+    resumed = _run(["-m", "seqrec.cli", "train", "--resume", str(cut_dir)], tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
-    assert [r["train_loss"] for r in _history(cut_dir)] == [
-        r["train_loss"] for r in _history(whole_dir)
-    ]
-    expected, actual = _final_weights(whole_dir), _final_weights(cut_dir)
-    for name, tensor in expected.items():
-        assert torch.equal(tensor, actual[name]), name
+    losses = [[r["train_loss"] for r in _history(d)] for d in (whole_dir, cut_dir)]
+    assert losses[0] == losses[1]
+    expected, actual = _last_checkpoint(whole_dir), _last_checkpoint(cut_dir)
+    for name, tensor in expected["state_dict"].items():
+        assert torch.equal(tensor, actual["state_dict"][name]), name
+    # each process continued its own random states (its own seed: they differ between ranks)
+    ranks = [c["seqrec_rng"]["ranks"] for c in (expected, actual)]
+    assert not torch.equal(ranks[0][0]["torch"], ranks[0][1]["torch"])
+    for rank in (0, 1):
+        for key in ("torch", "generator"):
+            assert torch.equal(ranks[0][rank][key], ranks[1][rank][key]), (rank, key)

@@ -3,9 +3,9 @@
 The training generator (masking, negative sampling inside the loss) and the global torch RNG
 (dropout) are saved in every checkpoint and restored on resume, together with the optimizer and
 scheduler Lightning already keeps, so a resumed run ends on the weights an uninterrupted one has.
-Under data parallelism each process draws from its own generator (seeded from the seed and its
-rank: the processes' masks and negatives differ), and the checkpoint keeps every process's
-states; the epoch's loss is the mean over every process's steps.
+Under data parallelism each process draws from its own generator and global RNG (seeded from
+the seed and its rank: the processes' masks, negatives and dropout differ), and the checkpoint
+keeps every process's states; the epoch's loss is the mean over every process's steps.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
 
 
 def rank_seed(seed: int, rank: int) -> int:
-    """The training generator's seed on process ``rank``; rank 0 (and one process) keep ``seed``."""
-    return seed + (rank << 32)  # seeds are below 2**32: no two ranks share one
+    """The random seed of process ``rank``; rank 0 (and one process) keep ``seed``.
+
+    Distinct for every rank within 32 bits: torch's CPU generator (mt19937) reads only the low 32
+    bits of a seed, so ``seed + (rank << 32)`` would give every process the same numbers.
+    """
+    return (seed + rank * 0x9E3779B1) % 2**32  # an odd factor: one seed per rank
 
 
 def warmup_linear_decay(warmup_steps: int, total_steps: int):
@@ -83,6 +87,15 @@ class SeqRecModule(L.LightningModule):
                 self._generator.set_state(self._pending_generator_state)
                 self._pending_generator_state = None
         return self._generator
+
+    def setup(self, stage: str) -> None:
+        """Another process draws other dropout masks: its global RNG is seeded from its rank.
+
+        Rank 0 (and one process) keeps the state the run was seeded with. Before a checkpoint is
+        restored, so a resumed process continues its own saved state.
+        """
+        if self.global_rank > 0:
+            torch.manual_seed(rank_seed(self.training_config.seed, self.global_rank))
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum = torch.zeros((), device=self.device)

@@ -4,13 +4,18 @@ SASRec as in ``configs/sasrec-ml-100k.yaml`` on ml-100k, through the Trainer eve
 (``make_trainer``), for a fixed number of optimizer steps; the first steps (start-up, allocator)
 are not timed. Two processes run twice: with the one process's batch split between them (the
 same global batch, so the same steps) and with the one process's batch each (twice the global
-batch). Each configuration runs in its own ``python`` process; with ``--devices 2`` Lightning's
-launcher starts the second process, as ``seqrec train`` does. Besides the speed, the all-reduce
+batch). One process runs with every core's thread and with one thread, as each of two processes
+gets (Lightning gives each process its share of the cores): on a busy machine, threads of one
+process that wait for each other cost more than the second process. Each configuration runs in
+its own ``python`` process, ``--repeats`` times in turn, and the fastest run of each counts (the
+slower ones measure the neighbours); with ``--devices 2`` Lightning's launcher starts the second
+process, as ``seqrec train`` does. Besides the speed, the all-reduce
 of each step is counted from the model: DDP averages every parameter's float32 gradient once per
 step, in buckets (1 MiB first, then up to 25 MiB); a ring all-reduce sends and receives
 2 (N - 1) / N times those bytes per process.
 
     python benchmarks/ddp_scaling.py [--data PATH] [--steps 40] [--warmup 5] [--batch-size 256]
+        [--repeats 2]
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ def gradient_bytes(model: torch.nn.Module) -> tuple[int, int, int]:
 def worker(args: argparse.Namespace) -> None:
     """One configuration: train ``warmup + steps`` steps on ``devices`` processes, print JSON."""
     keep_freed_memory()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from seqrec.pipeline import build_run_model
     from seqrec.training.prepare import prepare_data
 
@@ -101,10 +108,11 @@ def worker(args: argparse.Namespace) -> None:
         print("RESULT " + json.dumps(row), flush=True)
 
 
-def run(args: argparse.Namespace, devices: int, batch: int) -> dict:
+def run(args: argparse.Namespace, devices: int, batch: int, threads: int = 0) -> dict:
     command = [
         sys.executable, __file__, "--worker", "--devices", str(devices), "--batch-size",
         str(batch), "--steps", str(args.steps), "--warmup", str(args.warmup), "--data", args.data,
+        "--threads", str(threads),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
@@ -116,15 +124,17 @@ def run(args: argparse.Namespace, devices: int, batch: int) -> dict:
 
 
 def table(rows: list[dict]) -> list[str]:
-    base = rows[0]["sequences_per_s"]
+    """Rows 0 and 1 are one process with all threads and with one: the two baselines."""
     lines = [
         "| processes | batch per process | global batch | threads per process | ms per step "
-        "| sequences/s | vs 1 process |",
-        "|---|---|---|---|---|---|---|",
+        "| sequences/s | vs 1 process, all threads | vs 1 process, 1 thread |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r['processes']} | {r['batch_per_process']} | {r['global_batch']} | {r['threads']} "
-        f"| {r['step_ms']} | {r['sequences_per_s']:,} | {r['sequences_per_s'] / base:.2f}x |"
+        f"| {r['step_ms']} | {r['sequences_per_s']:,} "
+        f"| {r['sequences_per_s'] / rows[0]['sequences_per_s']:.2f}x "
+        f"| {r['sequences_per_s'] / rows[1]['sequences_per_s']:.2f}x |"
         for r in rows
     ]
     return lines
@@ -136,23 +146,32 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="one process's batch")
     parser.add_argument("--steps", type=int, default=40, help="timed steps")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps before them")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each configuration")
     parser.add_argument("--devices", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args)
         return
-    half = args.batch_size // 2
-    rows = [run(args, 1, args.batch_size), run(args, 2, half), run(args, 2, args.batch_size)]
+    b = args.batch_size
+    setups = [(1, b, 0), (1, b, 1), (2, b // 2, 0), (2, b, 0)]  # (processes, batch, threads)
+    runs = [[run(args, *setup) for setup in setups] for _ in range(args.repeats)]
+    rows = [max(tried, key=lambda r: r["sequences_per_s"]) for tried in zip(*runs, strict=True)]
     reduce = rows[0]
-    report = {"cpu_count": os.cpu_count(), "config": str(CONFIG.relative_to(ROOT)), "rows": rows}
+    report = {
+        "cpu_count": os.cpu_count(), "config": str(CONFIG.relative_to(ROOT)),
+        "load_average": os.getloadavg(), "rows": rows, "runs": runs,
+    }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ddp_scaling.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         f"# Data-parallel scaling: SASRec on ml-100k ({CONFIG.relative_to(ROOT)}), "
         f"{os.cpu_count()} CPU cores, gloo",
         "",
-        f"{args.steps} timed steps after {args.warmup} untimed ones, through `make_trainer`.",
+        f"{args.steps} timed steps after {args.warmup} untimed ones, through `make_trainer`; "
+        f"the fastest of {args.repeats} runs of each row, taken in turn; load average "
+        f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} (1 / 5 / 15 min) at the end.",
         "",
         *table(rows),
         "",

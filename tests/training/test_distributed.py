@@ -79,5 +79,6 @@ def test_slurm_tasks_name_the_folder_after_job_and_step(monkeypatch):
 def test_processes_started_must_match_devices_times_nodes(monkeypatch):
     _torchrun(monkeypatch, 0, 4, "abc")
     check_training(TrainingConfig(accelerator="cpu", devices=2, num_nodes=2))
-    with pytest.raises(ConfigError, match=r"^training\.devices: 2 per machine on 1 .* started 4$"):
+    expected = r"^training\.devices: 2 per machine x 1 .* = 2 processes, .* started 4$"
+    with pytest.raises(ConfigError, match=expected):
         check_training(TrainingConfig(accelerator="cpu", devices=2))

@@ -77,8 +77,8 @@ def _check_processes(cfg: TrainingConfig) -> None:
     wanted = cfg.devices * cfg.num_nodes if isinstance(cfg.devices, int) else None
     if started is not None and wanted is not None and started != wanted:
         raise ConfigError(
-            f"training.devices: {cfg.devices} per machine on {cfg.num_nodes} (training.num_nodes) "
-            f"make {wanted} processes, but the launcher started {started}"
+            f"training.devices: {cfg.devices} per machine x {cfg.num_nodes} machine(s) "
+            f"(training.num_nodes) = {wanted} processes, but the launcher started {started}"
         )
 
 

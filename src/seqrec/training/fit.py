@@ -188,9 +188,9 @@ def fit(
         callbacks.append(ValidationReport(validation, on_validation))
     trainer = make_trainer(cfg, run_dir, callbacks, data.batches_per_epoch())
     per_epoch = data.batches_per_epoch(trainer.world_size)  # each process's share
-    trainer.log_every_n_steps = min(50, per_epoch)
     if cfg.steps_per_epoch:
         per_epoch = min(per_epoch, cfg.steps_per_epoch)
+    trainer.log_every_n_steps = min(50, per_epoch)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)
     model.cpu()

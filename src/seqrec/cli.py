@@ -98,6 +98,7 @@ def _train(args: argparse.Namespace) -> None:
     from seqrec.config import parse_override
     from seqrec.pipeline import resume, train
     from seqrec.training.allocator import keep_freed_memory
+    from seqrec.training.distributed import writes_run_folder
 
     keep_freed_memory()  # steadier and faster CPU training steps, see allocator.py
 
@@ -109,6 +110,8 @@ def _train(args: argparse.Namespace) -> None:
         run = train(args.config, **dict(parse_override(o) for o in args.overrides))
     else:
         raise ConfigError("give a CONFIG.yaml to train, or --resume RUN")
+    if not writes_run_folder():  # one process of several: rank 0 prints
+        return
     for result in run.results.values():
         print("\n" + result.to_markdown())
     print(f"\nreport: {run.report}")

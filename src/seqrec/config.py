@@ -250,8 +250,13 @@ class TrainingConfig:
     ``last_item_copy`` adds one copy of every window per epoch trained on its newest item only
     (the BERT4Rec authors' data generation). ``clip_grad_norm`` null turns clipping off.
     ``accelerator`` is ``auto``, ``cpu``, ``gpu``, ``cuda`` or ``mps``; training checks that the
-    machine has it. ``progress_bar`` draws a bar when the output is a terminal; otherwise (or
-    with false) one line is printed per epoch.
+    machine has it. ``devices`` processes per machine (``auto``: every GPU, or one process on a
+    CPU) on ``num_nodes`` machines train one model data-parallel with ``strategy`` ``ddp``
+    (``auto`` picks it for more than one process): Lightning starts the other processes of a
+    machine itself, or joins those torchrun or SLURM started, and reduces gradients over gloo on
+    CPUs, NCCL on GPUs. ``batch_size`` is per process: a step sees ``devices * num_nodes *
+    batch_size`` windows. ``progress_bar`` draws a bar when the output is a terminal; otherwise
+    (or with false) one line is printed per epoch.
     """
 
     epochs: int = field(default=50, metadata=at_least(1))
@@ -274,6 +279,9 @@ class TrainingConfig:
     last_item_copy: bool = False
     num_workers: int = field(default=0, metadata=at_least(0))
     accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = field(default=1, metadata=at_least(1))
+    num_nodes: int = field(default=1, metadata=at_least(1))
+    strategy: Literal["auto", "ddp"] = "auto"
     precision: Literal["32-true", "bf16-mixed"] = "32-true"
     progress_bar: bool = True
     tensorboard: bool = False

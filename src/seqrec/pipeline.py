@@ -16,6 +16,10 @@ preprocessed and split once, then reused), the model (built from the config and 
 count) and the evaluators. Only then is the run folder made, so a failed start leaves nothing
 behind; a failure during the first epoch removes the folder it made. Every problem with the
 input is one of ``seqrec.errors`` (one line naming the file, key or argument).
+
+Trained on several processes (``training.devices``, torchrun, SLURM), every process runs all of
+this and evaluates its share of the users; only global rank 0 writes the run folder, whose name
+they agree on (``seqrec.training.distributed``).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ from seqrec.evaluation.seeds import SeedsResult, across_seeds
 from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.data import MIN_WINDOW
+from seqrec.training.distributed import agreed_run_dir, handed_on, writes_run_folder
 from seqrec.training.export import WEIGHTS, load_model_dir, read_json, save_model_dir
 from seqrec.training.fit import LAST_CHECKPOINT, FitResult, check_training, fit, seed_everything
 from seqrec.training.inputs import attach_data, derived_fields
@@ -324,18 +329,22 @@ def _make_run_dir(config: Config) -> tuple[Path, Path | None]:
     """(run folder, the outermost folder this call created, if any).
 
     Default names are unique even for runs started in the same second: a random suffix, and a
-    ``mkdir`` that fails rather than share a folder.
+    ``mkdir`` that fails rather than share a folder. A process other than global rank 0 of a
+    data-parallel run creates nothing: it takes the folder rank 0 names.
     """
-    if config.output.dir:
-        run_dir = Path(config.output.dir)
-        _check_free(run_dir)
-        created = _first_missing(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        return run_dir, created
     dataset = Path(config.data.dataset).stem or config.data.dataset
+    stem = Path("runs") / f"{config.model.name}-{dataset}"
+    agreed = Path(config.output.dir) if config.output.dir else agreed_run_dir(str(stem))
+    if agreed is not None:
+        _check_free(agreed)
+        if not writes_run_folder():
+            return agreed, None
+        created = _first_missing(agreed)
+        agreed.mkdir(parents=True, exist_ok=True)
+        return agreed, created
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for _ in range(100):  # 65,536 suffixes a second: a clash is rare, a hundred never happen
-        run_dir = Path("runs") / f"{config.model.name}-{dataset}-{stamp}-{secrets.token_hex(2)}"
+        run_dir = Path(f"{stem}-{stamp}-{secrets.token_hex(2)}")
         created = _first_missing(run_dir)
         run_dir.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -387,9 +396,10 @@ def train(
         raise ConfigError("on_validation follows one training: give no training.seeds")
     plan = _plan(config)
     run_dir, created = _make_run_dir(plan.config)
-    with _removed_on_failure(run_dir, created):
+    with _removed_on_failure(run_dir, created), handed_on(run_dir):
         plan.config = dataclasses.replace(plan.config, output=OutputConfig(str(run_dir)))
-        save_config(plan.config, run_dir / CONFIG_FILE)
+        if writes_run_folder():
+            save_config(plan.config, run_dir / CONFIG_FILE)
         if plan.config.training.seeds:
             return _train_seeds(plan, run_dir, resume=False)
         return _train_in(plan, run_dir, resume=False, on_validation=on_validation)
@@ -437,12 +447,17 @@ def _train_in(
 ) -> Run:
     config, data, model = plan.config, plan.data, plan.model
     fitted = _fit_model(plan, run_dir, resume, on_validation)
-    save_model_dir(
-        run_dir / MODEL_DIR, model, config.model.name, _model_args(config, data), data.corpus.items,
-    )  # fmt: skip
+    if writes_run_folder():
+        save_model_dir(
+            run_dir / MODEL_DIR, model, config.model.name, _model_args(config, data),
+            data.corpus.items,
+        )  # fmt: skip
+    # every process of a data-parallel run scores its share of the users and sees all results
     results = {name: _evaluate(ev, model, config) for name, ev in plan.testers.items()}
-    metrics = save_results(run_dir, results, data.corpus.users)
-    write_report(run_dir, config, data, fitted, results)
+    metrics = None
+    if writes_run_folder():
+        metrics = save_results(run_dir, results, data.corpus.users)
+        write_report(run_dir, config, data, fitted, results)
     return Run(run_dir, config, model, data.corpus.items, results, fitted, data, metrics)
 
 
@@ -459,8 +474,10 @@ def _train_seeds(plan: _Plan, run_dir: Path, resume: bool) -> Run:
         name: across_seeds([run.results[name] for run in runs], seeds)
         for name in config.evaluation.protocols
     }
-    metrics = save_results(run_dir, results, data.corpus.users)
-    write_seeds_report(run_dir, config, data, [run.fit for run in runs], results)
+    metrics = None
+    if writes_run_folder():
+        metrics = save_results(run_dir, results, data.corpus.users)
+        write_seeds_report(run_dir, config, data, [run.fit for run in runs], results)
     return Run(run_dir, config, None, data.corpus.items, results, None, data, metrics, runs)
 
 
@@ -476,7 +493,7 @@ def _seed_run(plan: _Plan, run_dir: Path, seed: int, resume: bool) -> Run:
     seed_everything(seed)  # before the weights are initialised
     model = build_run_model(config, plan.data)
     interrupted = resume and (seed_dir / "checkpoints" / LAST_CHECKPOINT).is_file()
-    if not interrupted:
+    if not interrupted and writes_run_folder():
         seed_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, seed_dir / CONFIG_FILE)
     seed_plan = _Plan(config, plan.data, model, plan.validator, plan.testers)

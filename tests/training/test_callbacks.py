@@ -141,4 +141,7 @@ def test_accelerators_are_checked_against_the_machine(monkeypatch):
         check_training(TrainingConfig(accelerator="gpu"))
     check_training(TrainingConfig(accelerator="cpu"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     check_training(TrainingConfig(accelerator="gpu"))
+    with pytest.raises(ConfigError, match=r"^training\.devices: 2 GPUs asked for, 1 found$"):
+        check_training(TrainingConfig(accelerator="gpu", devices=2))

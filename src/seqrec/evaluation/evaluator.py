@@ -8,6 +8,12 @@ model. Users are processed in chunks of ``batch_size`` users with histories of s
 chunk only as wide as its histories need; nothing depends on the chunking, so results are
 identical for any batch size.
 
+In a ``torch.distributed`` process group (data-parallel training), each process scores every
+``world``-th chunk, no user twice and none padded in, and the chunks' ranks (and impressions) are
+gathered to every process and put back in user order: the metrics, their confidence intervals
+and so early stopping are exactly one process's, on every process. Every process of the group
+must then call ``evaluate`` (or ``ranks``) together.
+
 Click-through metrics (``AUC``, ``GAUC``, ``LogLoss``, see ``seqrec.metrics.ctr``) can be asked
 for beside the ranking metrics under a sampled protocol: every scored candidate is then an
 impression, the user's target(s) clicked (label 1) and the sampled negatives not (label 0). They
@@ -30,6 +36,7 @@ from seqrec.config import BootstrapConfig
 from seqrec.data.batching import history_coo, pad_left, pad_targets
 from seqrec.data.sampling import sample_negatives
 from seqrec.data.splits import EvalSet
+from seqrec.evaluation.distributed import all_gather, world
 from seqrec.evaluation.protocols import FullRanking, Protocol, SampledRanking
 from seqrec.evaluation.result import EvalResult, Impressions
 from seqrec.metrics.accumulators import RankingMetrics
@@ -167,20 +174,24 @@ class Evaluator:
         was_training = getattr(model, "training", False)
         if hasattr(model, "eval"):
             model.eval()
-        chunks, seen = [], []
+        rank, size = world()
+        mine = []  # (chunk index, rows, ranks, impressions) of this process's chunks
         try:
-            for rows, width in self._chunks(model.max_len):
+            for index, (rows, width) in enumerate(self._chunks(model.max_len)):
+                if index % size != rank:
+                    continue
                 ranks, shown = self._rank_chunk(model, rows, width, device, impressions)
-                chunks.append((rows, ranks.cpu().numpy()))
-                seen.append(shown)
+                mine.append((index, rows, ranks.cpu().numpy(), shown))
         finally:
             if was_training:
                 model.train()
-        ranks = np.full((len(self.eval_set), max(c.shape[1] for _, c in chunks)), np.inf)
-        for rows, chunk in chunks:
+        chunks = sorted((c for part in all_gather(mine) for c in part), key=lambda c: c[0])
+        ranks = np.full((len(self.eval_set), max(c[2].shape[1] for c in chunks)), np.inf)
+        for _, rows, chunk, _ in chunks:
             ranks[rows, : chunk.shape[1]] = chunk
         if not impressions:
             return ranks, None
+        seen = [c[3] for c in chunks]
         scores, labels, users = (torch.cat(parts) for parts in zip(*seen, strict=True))
         return ranks, Impressions(scores, labels, users)
 
@@ -245,7 +256,8 @@ class Evaluator:
         ranks, shown = self._score(model, device, impressions=bool(self.ctr_metrics))
         per_user = {}
         if self.ranking_metrics:
-            accumulator = RankingMetrics(list(self.ranking_metrics))
+            # the ranks are every process's already: no second gather (in another user order)
+            accumulator = RankingMetrics(list(self.ranking_metrics), sync_on_compute=False)
             accumulator.update(torch.from_numpy(ranks))
             per_user = {name: values.numpy() for name, values in accumulator.per_user().items()}
         return EvalResult(

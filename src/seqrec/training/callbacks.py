@@ -117,7 +117,8 @@ class Validation(Callback):
             result = self.evaluator.evaluate(pl_module.model, device=pl_module.device)
             value = float(result[self.metric])
             row[f"valid_{self.metric}"] = value
-            pl_module.log(f"valid_{self.metric}", value, prog_bar=True)
+            # every process holds the same value (see Evaluator): the sync changes nothing
+            pl_module.log(f"valid_{self.metric}", value, prog_bar=True, sync_dist=True)
             self._update(trainer, pl_module, value)
         row["time_s"] = self.elapsed()
         self.history.append(row)

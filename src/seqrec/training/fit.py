@@ -6,6 +6,11 @@ redraws once a second rather than every step. The bar is drawn only on a termina
 file it would be tens of kilobytes of carriage returns. Elsewhere (or with ``progress_bar`` false)
 each epoch prints one line instead. ``benchmarks/lightning_overhead.py`` measures the remaining
 cost against a bare PyTorch loop.
+
+``training.devices`` (per machine) and ``num_nodes`` train data-parallel with Lightning's DDP:
+each process takes its share of the windows (``WindowBatches``), gradients are averaged, and
+validation gathers every process's share of the users, so all of them take the same
+early-stopping decision (see ``seqrec.training.distributed`` for who writes the run folder).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from seqrec.errors import ConfigError, RunFolderError
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.training.callbacks import EpochLog, LastCheckpoint, ThrottledProgressBar, Validation
 from seqrec.training.data import WindowDataModule
+from seqrec.training.distributed import external_world_size, writes_run_folder
 from seqrec.training.module import SeqRecModule
 from seqrec.training.pruning import ValidationListener, ValidationReport
 
@@ -54,10 +60,25 @@ def check_training(cfg: TrainingConfig) -> None:
             f"training.accelerator: {cfg.accelerator!r} is not available on this machine; "
             f"available: {', '.join(found)}"
         )
+    _check_processes(cfg)
     if cfg.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ConfigError(
             "training.tensorboard is true but tensorboard is not installed: "
             "pip install 'seqrec[tensorboard]'"
+        )
+
+
+def _check_processes(cfg: TrainingConfig) -> None:
+    """GPUs to run on exist, and a torchrun or SLURM launch started one process per device."""
+    gpus = torch.cuda.device_count()
+    if cfg.accelerator in ("gpu", "cuda") and isinstance(cfg.devices, int) and cfg.devices > gpus:
+        raise ConfigError(f"training.devices: {cfg.devices} GPUs asked for, {gpus} found")
+    started = external_world_size()
+    wanted = cfg.devices * cfg.num_nodes if isinstance(cfg.devices, int) else None
+    if started is not None and wanted is not None and started != wanted:
+        raise ConfigError(
+            f"training.devices: {cfg.devices} per machine x {cfg.num_nodes} machine(s) "
+            f"(training.num_nodes) = {wanted} processes, but the launcher started {started}"
         )
 
 
@@ -109,7 +130,9 @@ def make_trainer(
         max_time=None if cfg.max_minutes is None else timedelta(minutes=cfg.max_minutes),
         precision=cfg.precision,
         accelerator=cfg.accelerator,
-        devices="auto",
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
         callbacks=callbacks,
         logger=_loggers(run_dir, cfg.tensorboard),
         gradient_clip_val=cfg.clip_grad_norm,
@@ -153,20 +176,21 @@ def fit(
         last_item_copy=cfg.last_item_copy,
         prefixes=getattr(model, "train_on_prefixes", False),
     )  # fmt: skip
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if writes_run_folder():
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     validation = Validation(
         validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best,
         run_dir / HISTORY,
     )  # fmt: skip
     log = EpochLog(validation, run_dir, every_epoch=not show_bar(cfg))
     callbacks = [validation, log, LastCheckpoint(last)]
-    per_epoch = data.batches_per_epoch()
     if on_validation is not None:
         callbacks.append(ValidationReport(validation, on_validation))
-    trainer = make_trainer(cfg, run_dir, callbacks, per_epoch)
-    per_epoch = data.batches_per_epoch(trainer.world_size)
+    trainer = make_trainer(cfg, run_dir, callbacks, data.batches_per_epoch())
+    per_epoch = data.batches_per_epoch(trainer.world_size)  # each process's share
     if cfg.steps_per_epoch:
         per_epoch = min(per_epoch, cfg.steps_per_epoch)
+    trainer.log_every_n_steps = min(50, per_epoch)
     module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)
     model.cpu()

@@ -3,6 +3,9 @@
 The training generator (masking, negative sampling inside the loss) and the global torch RNG
 (dropout) are saved in every checkpoint and restored on resume, together with the optimizer and
 scheduler Lightning already keeps, so a resumed run ends on the weights an uninterrupted one has.
+Under data parallelism each process draws from its own generator and global RNG (seeded from
+the seed and its rank: the processes' masks, negatives and dropout differ), and the checkpoint
+keeps every process's states; the epoch's loss is the mean over every process's steps.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.config import TrainingConfig
+from seqrec.evaluation.distributed import all_gather
 
 _NORMS = (nn.LayerNorm, nn.RMSNorm, nn.BatchNorm1d, nn.GroupNorm)
 
@@ -34,6 +38,15 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The random seed of process ``rank``; rank 0 (and one process) keep ``seed``.
+
+    Distinct for every rank within 32 bits: torch's CPU generator (mt19937) reads only the low 32
+    bits of a seed, so ``seed + (rank << 32)`` would give every process the same numbers.
+    """
+    return (seed + rank * 0x9E3779B1) % 2**32  # an odd factor: one seed per rank
 
 
 def warmup_linear_decay(warmup_steps: int, total_steps: int):
@@ -69,11 +82,20 @@ class SeqRecModule(L.LightningModule):
         """Created on the model's device at first use; restored from a checkpoint if resuming."""
         if self._generator is None or self._generator.device != self.device:
             self._generator = torch.Generator(device=self.device)
-            self._generator.manual_seed(self.training_config.seed)
+            self._generator.manual_seed(rank_seed(self.training_config.seed, self.global_rank))
             if self._pending_generator_state is not None:
                 self._generator.set_state(self._pending_generator_state)
                 self._pending_generator_state = None
         return self._generator
+
+    def setup(self, stage: str) -> None:
+        """Another process draws other dropout masks: its global RNG is seeded from its rank.
+
+        Rank 0 (and one process) keeps the state the run was seeded with. Before a checkpoint is
+        restored, so a resumed process continues its own saved state.
+        """
+        if self.global_rank > 0:
+            torch.manual_seed(rank_seed(self.training_config.seed, self.global_rank))
 
     def on_train_epoch_start(self) -> None:
         self._loss_sum = torch.zeros((), device=self.device)
@@ -88,11 +110,20 @@ class SeqRecModule(L.LightningModule):
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("train_loss", self.epoch_loss(), prog_bar=True)
+        # equal on every process already (epoch_loss sums over them): the sync changes nothing
+        # and keeps Lightning from warning that it is missing
+        self.log("train_loss", self.epoch_loss(), prog_bar=True, sync_dist=True)
 
     def epoch_loss(self) -> float:
-        """Mean training loss of the current epoch so far (one host sync)."""
-        return float(self._loss_sum) / max(self._loss_steps, 1)
+        """Mean training loss of the current epoch so far over every process's steps.
+
+        One host sync; under data parallelism every process must call it (a sum over them).
+        """
+        steps = torch.tensor(float(self._loss_steps), device=self._loss_sum.device)
+        total, count = self.trainer.strategy.reduce(
+            torch.stack([self._loss_sum, steps]), reduce_op="sum"
+        ).tolist()
+        return total / max(count, 1.0)
 
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.training_config
@@ -106,14 +137,17 @@ class SeqRecModule(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["seqrec_rng"] = {
+        """Every process's random states (rank 0 writes the file); all processes call this."""
+        states = {
             "generator": self.generator.get_state(),
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+        checkpoint["seqrec_rng"] = {"ranks": all_gather(states)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint["seqrec_rng"]
+        saved = checkpoint["seqrec_rng"]
+        states = saved["ranks"][self.global_rank] if "ranks" in saved else saved  # older files
         self._generator = None
         self._pending_generator_state = states["generator"]
         torch.set_rng_state(states["torch"])

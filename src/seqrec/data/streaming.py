@@ -231,20 +231,35 @@ def _duplicates(
     return kept, count, [_step("exact duplicates dropped", _stats(frame), _stats(kept))]
 
 
-def _k_core(frame: pl.LazyFrame, min_user: int, min_item: int) -> tuple[pl.LazyFrame, FilterStep]:
-    """As ``corpus.k_core``, round for round: each round counts the rows the last one kept."""
+def _first_seen_query(frame: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    return frame.group_by(key).agg(pl.col("_src").min().alias("_first"), pl.len().alias("_n"))
+
+
+def _first_seen(frame: pl.LazyFrame, key: str) -> pl.DataFrame:
+    """One row per ``key`` value in order of first appearance in the file, with its row count."""
+    return _first_seen_query(frame, key).collect(engine=ENGINE).sort("_first")
+
+
+def _k_core(
+    frame: pl.LazyFrame, min_user: int, min_item: int
+) -> tuple[pl.LazyFrame, FilterStep, pl.DataFrame]:
+    """As ``corpus.k_core``, round for round: each round counts the rows the last one kept.
+
+    Also returns the last round's user table (``_first_seen`` of the kept rows), which saves
+    the pass that would compute it again.
+    """
     current, before = frame, None
     while True:
         users, items = pl.collect_all(
-            [current.group_by("user").len(), current.group_by("item").len()], engine=ENGINE
+            [_first_seen_query(current, "user"), current.group_by("item").len()], engine=ENGINE
         )
-        stats = (int(users["len"].sum()), users.height, items.height)
+        stats = (int(users["_n"].sum()), users.height, items.height)
         before = before or stats
-        good_users = users.filter(pl.col("len") >= min_user).select("user")
+        good_users = users.filter(pl.col("_n") >= min_user).select("user")
         good_items = items.filter(pl.col("len") >= min_item).select("item")
         if good_users.height == users.height and good_items.height == items.height:
             name = f"k-core (users >= {min_user}, items >= {min_item})"
-            return current, _step(name, before, stats)
+            return current, _step(name, before, stats), users.sort("_first")
         current = frame.join(good_users.lazy(), on="user", how="semi").join(
             good_items.lazy(), on="item", how="semi"
         )
@@ -252,8 +267,8 @@ def _k_core(frame: pl.LazyFrame, min_user: int, min_item: int) -> tuple[pl.LazyF
 
 def _filtered(
     frame: pl.LazyFrame, prep: Preprocessing, rows: int, folder: Path
-) -> tuple[pl.LazyFrame, int, list[FilterStep]]:
-    """Duplicates, rating threshold and k-core, as in ``build_corpus``."""
+) -> tuple[pl.LazyFrame, int, list[FilterStep], pl.DataFrame]:
+    """Duplicates, rating threshold and k-core, as in ``build_corpus``; the kept users' table."""
     frame, duplicate_rows, steps = _duplicates(frame, prep.duplicates, rows, folder)
     if prep.min_rating is not None:
         if "rating" not in frame.collect_schema():
@@ -262,18 +277,14 @@ def _filtered(
         steps.append(_step(f"rating >= {prep.min_rating:g}", _stats(frame), _stats(kept)))
         frame = kept
     if prep.min_user_interactions > 1 or prep.min_item_interactions > 1:
-        frame, step = _k_core(frame, prep.min_user_interactions, prep.min_item_interactions)
+        frame, step, users = _k_core(frame, prep.min_user_interactions, prep.min_item_interactions)
         steps.append(step)
-    return frame, duplicate_rows, steps
+    else:
+        users = _first_seen(frame, "user")
+    return frame, duplicate_rows, steps, users
 
 
 # ---------------------------------------------------------------- order, encode, write
-
-
-def _first_seen(frame: pl.LazyFrame, key: str) -> pl.DataFrame:
-    """One row per ``key`` value in order of first appearance in the file, with its row count."""
-    table = frame.group_by(key).agg(pl.col("_src").min().alias("_first"), pl.len().alias("_n"))
-    return table.collect(engine=ENGINE).sort("_first")
 
 
 def _write_arrays(frame: pl.LazyFrame, n_rows: int, folder: Path) -> None:
@@ -348,8 +359,8 @@ def _build(
     """Filter, order, encode and write the arrays and vocabularies into ``folder``."""
     frame = _scan(sources, path, columns)
     rows_read = frame.select(pl.len()).collect(engine=ENGINE).item()
-    frame, duplicate_rows, steps = _filtered(frame, prep, rows_read, folder)
-    users = _first_seen(frame, "user").with_row_index("_u")
+    frame, duplicate_rows, steps, users = _filtered(frame, prep, rows_read, folder)
+    users = users.with_row_index("_u")
     if users.height == 0:
         removed = "; ".join(s.describe() for s in steps)
         raise DataError(f"no interactions left after filtering: {removed}")

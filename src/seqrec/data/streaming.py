@@ -287,28 +287,33 @@ def _filtered(
 # ---------------------------------------------------------------- order, encode, write
 
 
+_COLUMNS = {"items": ("_i", np.int64), "timestamps": ("timestamp", np.float64),
+            "source_rows": ("_src", np.int64)}  # fmt: skip
+
+
 def _write_arrays(frame: pl.LazyFrame, n_rows: int, folder: Path) -> None:
-    """Stream the ordered rows (``_i``, ``timestamp``, ``_src``) into ``.npy`` files."""
-    out = {
-        "items": np.lib.format.open_memmap(folder / "items.npy", "w+", np.int64, (n_rows,)),
-        "timestamps": np.lib.format.open_memmap(
-            folder / "timestamps.npy", "w+", np.float64, (n_rows,)
-        ),
-        "source_rows": np.lib.format.open_memmap(
-            folder / "source_rows.npy", "w+", np.int64, (n_rows,)
-        ),
-    }
-    columns = {"items": "_i", "timestamps": "timestamp", "source_rows": "_src"}
-    start = 0
-    for batch in frame.select(columns.values()).collect_batches(engine=ENGINE):
-        stop = start + batch.height
-        for name, column in columns.items():
-            out[name][start:stop] = batch[column].to_numpy()
-        start = stop
-    if start != n_rows:
-        raise RuntimeError(f"wrote {start} of {n_rows} rows")  # a bug, not bad input
-    for array in out.values():
-        array.flush()
+    """Stream the ordered rows (``_i``, ``timestamp``, ``_src``) into ``.npy`` files.
+
+    Each file gets its header, then the batches appended as raw bytes: the same files as
+    ``np.save`` writes, without ever mapping them into this process (``_load`` maps them).
+    """
+    files = {name: (folder / f"{name}.npy").open("wb") for name in _COLUMNS}
+    try:
+        for name, (_, dtype) in _COLUMNS.items():
+            header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                      "fortran_order": False, "shape": (n_rows,)}  # fmt: skip
+            np.lib.format.write_array_header_1_0(files[name], header)
+        written = 0
+        names = [column for column, _ in _COLUMNS.values()]
+        for batch in frame.select(names).collect_batches(engine=ENGINE):
+            for name, (column, dtype) in _COLUMNS.items():
+                files[name].write(batch[column].to_numpy().astype(dtype, copy=False).tobytes())
+            written += batch.height
+    finally:
+        for file in files.values():
+            file.close()
+    if written != n_rows:
+        raise RuntimeError(f"wrote {written} of {n_rows} rows")  # a bug, not bad input
 
 
 def _partitions(lengths: np.ndarray, sort_rows: int) -> list[tuple[int, int]]:

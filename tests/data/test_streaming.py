@@ -158,3 +158,25 @@ def test_bad_values_and_duplicates_error_like_the_eager_path(tmp_path):
     assert str(streamed.value) == str(eager.value)
     assert "data row 3" in str(streamed.value)
     assert not [p for p in (tmp_path / "cache").iterdir()]  # failed builds leave nothing
+
+
+@pytest.mark.parametrize("time_column", ["datetime", "none"])
+def test_datetimes_row_order_as_time_and_extra_columns_match_the_eager_path(tmp_path, time_column):
+    rng = np.random.default_rng(0)
+    n = 400
+    data = {
+        "user_id": [f"u{u}" for u in rng.integers(0, 30, n)],
+        "item_id": rng.integers(0, 10, n),
+        "session": rng.integers(0, 2, n),  # an extra column: part of "identical in every column"
+    }
+    if time_column == "datetime":
+        seconds = rng.integers(0, 5, n) * 1_000_000  # microseconds, many ties and repeats
+        data["timestamp"] = pl.Series(seconds).cast(pl.Datetime("us"))
+    path = tmp_path / "typed.parquet"
+    frame = pl.DataFrame(data)
+    pl.concat([frame, frame.head(20)]).write_parquet(path)
+    prep = Preprocessing(min_user_interactions=3, min_item_interactions=3, duplicates="drop")
+    eager = build_corpus(read_interactions(path), **vars(prep))
+    # without a time column the row order is the time: a repeated row is a repeat, not a duplicate
+    assert eager.duplicate_rows >= 20 if time_column == "datetime" else eager.duplicate_rows == 0
+    assert_same_corpus(eager, build_corpus_streaming(path, tmp_path / "cache", prep=prep))

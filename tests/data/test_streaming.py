@@ -158,6 +158,12 @@ def test_bad_values_and_duplicates_error_like_the_eager_path(tmp_path):
     assert str(streamed.value) == str(eager.value)
     assert "data row 3" in str(streamed.value)
     assert not [p for p in (tmp_path / "cache").iterdir()]  # failed builds leave nothing
+    pl.DataFrame(schema={"user_id": pl.Utf8, "item_id": pl.Utf8}).write_parquet(path)
+    with pytest.raises(DataError, match="no data rows, expected at least one"):
+        build_corpus_streaming(path, tmp_path / "cache")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: no \.parquet files in the folder"):
+        build_corpus_streaming(tmp_path / "empty", tmp_path / "cache")
 
 
 @pytest.mark.parametrize("time_column", ["datetime", "none"])
@@ -180,3 +186,18 @@ def test_datetimes_row_order_as_time_and_extra_columns_match_the_eager_path(tmp_
     # without a time column the row order is the time: a repeated row is a repeat, not a duplicate
     assert eager.duplicate_rows >= 20 if time_column == "datetime" else eager.duplicate_rows == 0
     assert_same_corpus(eager, build_corpus_streaming(path, tmp_path / "cache", prep=prep))
+
+
+def test_a_column_mapping_is_applied_and_is_part_of_the_cache_key(shuffled, tmp_path):
+    path = tmp_path / "renamed.parquet"
+    names = {"user_id": "uid", "item_id": "iid", "timestamp": "ts", "rating": "stars"}
+    pl.read_parquet(shuffled).rename(names).write_parquet(path)
+    columns = {"user": "uid", "item": "iid", "timestamp": "ts", "rating": "stars"}
+    prep = Preprocessing(min_rating=3)
+    eager = build_corpus(read_interactions(path, columns=columns), **vars(prep))
+    assert_same_corpus(eager, build_corpus_streaming(path, tmp_path / "c", columns, prep))
+    by_time = build_corpus_streaming(path, tmp_path / "c", {"user": "uid", "item": "iid"})
+    assert len(_entries(tmp_path / "c")) == 2
+    assert by_time.sequences.timestamps.max() == by_time.rows_read - 1  # no time column: row order
+    with pytest.raises(DataError, match=r"no column 'nope' for user"):
+        build_corpus_streaming(path, tmp_path / "c", {"user": "nope"})

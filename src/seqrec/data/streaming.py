@@ -90,8 +90,10 @@ def cache_key(sources: list[Path], columns: Mapping[str, str], prep: Preprocessi
 # ---------------------------------------------------------------- scan and check
 
 
-def _scan(sources: list[Path], path: Path, columns: Mapping[str, str] | None) -> pl.LazyFrame:
-    """The canonical columns (ids in their file type), the other columns, and ``_src``."""
+def _scan(
+    sources: list[Path], path: Path, columns: Mapping[str, str] | None
+) -> tuple[pl.LazyFrame, int]:
+    """The canonical columns (ids in their file type), the other columns and ``_src``; rows."""
     try:
         scan = pl.scan_parquet([str(p) for p in sources])
         schema = scan.collect_schema()
@@ -105,14 +107,14 @@ def _scan(sources: list[Path], path: Path, columns: Mapping[str, str] | None) ->
             "header",
             f"column '{clash[0]}' exists and would be replaced by '{mapping[clash[0]]}'",
         )
-    _check(scan.with_row_index("_src"), schema, path, mapping)
+    rows = _check(scan.with_row_index("_src"), schema, path, mapping)
     typed = [_ids(schema, path, mapping[c]).alias(c) for c in ("user", "item")]
     typed += [_number(schema, mapping[c]).alias(c) for c in _NUMERIC if c in mapping]
     if "timestamp" not in mapping:  # as the readers: the row order is the time
         typed.append(pl.col("_src").cast(pl.Float64).alias("timestamp"))
     sources_used = set(mapping.values())
     rest = [pl.col(c) for c in schema if c not in sources_used and c not in CANONICAL]
-    return scan.with_row_index("_src").select(*typed, *rest, "_src")
+    return scan.with_row_index("_src").select(*typed, *rest, "_src"), rows
 
 
 def _ids(schema: pl.Schema, path: Path, source: str) -> pl.Expr:
@@ -134,8 +136,9 @@ def _number(schema: pl.Schema, source: str) -> pl.Expr:
     return pl.col(source).cast(pl.Float64, strict=False)
 
 
-def _check(scan: pl.LazyFrame, schema: pl.Schema, path: Path, mapping: Mapping[str, str]) -> None:
-    """One streaming pass: the first row (per check) whose value the readers would reject."""
+def _check(scan: pl.LazyFrame, schema: pl.Schema, path: Path, mapping: Mapping[str, str]) -> int:
+    """The number of rows, after one streaming pass that names the first row (per check) whose
+    value the readers would reject."""
     checks: dict[str, tuple[pl.Expr, str]] = {}
     for role, source in mapping.items():
         if role not in CANONICAL:
@@ -163,6 +166,7 @@ def _check(scan: pl.LazyFrame, schema: pl.Schema, path: Path, mapping: Mapping[s
     rows = scan.select(pl.len()).collect(engine=ENGINE).item()
     if rows == 0:
         raise DataError.at(path, None, "no data rows, expected at least one")
+    return rows
 
 
 # ---------------------------------------------------------------- filters
@@ -362,8 +366,7 @@ def _build(
     sources: list[Path], path: Path, columns, prep: Preprocessing, folder: Path, sort_rows: int
 ) -> dict:
     """Filter, order, encode and write the arrays and vocabularies into ``folder``."""
-    frame = _scan(sources, path, columns)
-    rows_read = frame.select(pl.len()).collect(engine=ENGINE).item()
+    frame, rows_read = _scan(sources, path, columns)
     frame, duplicate_rows, steps, users = _filtered(frame, prep, rows_read, folder)
     users = users.with_row_index("_u")
     if users.height == 0:

@@ -119,7 +119,9 @@ def _lengths(rng: np.random.Generator, n: int, spec: SynthSpec) -> np.ndarray:
     return spec.min_length - 1 + rng.geometric(1.0 / extra_mean, size=n).astype(np.int64)
 
 
-def _clusters(rng: np.random.Generator, starts: np.ndarray, n: int, cat: Catalogue, switch: float):
+def _clusters(
+    rng: np.random.Generator, starts: np.ndarray, n: int, cat: Catalogue, switch: float
+) -> np.ndarray:
     """(n,) the cluster of every position: a slowly switching chain per user, vectorised.
 
     A position either keeps the previous position's cluster or (first position of a user, or a
@@ -132,6 +134,34 @@ def _clusters(rng: np.random.Generator, starts: np.ndarray, n: int, cat: Catalog
     return fresh[latest]
 
 
+def _draw_items(
+    cat: Catalogue, cluster: np.ndarray, follow: np.ndarray, u: np.ndarray
+) -> np.ndarray:
+    """(n,) positions in ``cat``: by popularity within ``cluster`` where ``follow``, else overall.
+
+    One inverse-CDF lookup serves both: ``u`` is scaled into the cluster's slice of the running
+    sum, or spans the whole of it.
+    """
+    before = np.concatenate([[0.0], cat.cumulative])[cat.cluster_start[:-1]]  # (clusters,)
+    base = np.where(follow, before[cluster], 0.0)
+    width = np.where(follow, cat.cluster_mass[cluster], 1.0)
+    position = np.searchsorted(cat.cumulative, base + u * width, side="right")
+    low = np.where(follow, cat.cluster_start[cluster], 0)
+    high = np.where(follow, cat.cluster_start[cluster + 1], len(cat.ids)) - 1
+    return np.clip(position, low, high)  # float rounding at a slice's edges
+
+
+def _timestamps(rng: np.random.Generator, offsets: np.ndarray) -> np.ndarray:
+    """(n,) whole seconds: a random first time per user, then gaps (0 allowed: ties)."""
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    gaps = np.floor(rng.exponential(MEAN_GAP, size=int(offsets[-1]))).astype(np.int64)
+    gaps[starts] = 0
+    elapsed = np.cumsum(gaps)
+    elapsed -= np.repeat(elapsed[starts], lengths)  # seconds since the user's first
+    first_time = START_TIME + rng.integers(0, YEAR, size=len(starts))
+    return np.repeat(first_time, lengths) + elapsed
+
+
 def generate_block(spec: SynthSpec, cat: Catalogue, block: int) -> dict[str, np.ndarray]:
     """Users ``block * BLOCK_USERS ...`` (up to ``spec.users``): their columns as arrays."""
     rng = np.random.default_rng([spec.seed, 1, block])
@@ -141,28 +171,13 @@ def generate_block(spec: SynthSpec, cat: Catalogue, block: int) -> dict[str, np.
     offsets = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     n = int(offsets[-1])
-    row_user = np.repeat(np.arange(n_users), lengths)
     cluster = _clusters(rng, offsets[:-1], n, cat, spec.switch)
     follow = rng.random(n) < spec.drift
-    u = rng.random(n)
-    # one inverse-CDF lookup for both cases: within the cluster's slice of the running sum, or
-    # over the whole catalogue
-    before = np.concatenate([[0.0], cat.cumulative])[cat.cluster_start[:-1]]  # (clusters,)
-    base = np.where(follow, before[cluster], 0.0)
-    width = np.where(follow, cat.cluster_mass[cluster], 1.0)
-    position = np.searchsorted(cat.cumulative, base + u * width, side="right")
-    low = np.where(follow, cat.cluster_start[cluster], 0)
-    high = np.where(follow, cat.cluster_start[cluster + 1], len(cat.ids)) - 1
-    position = np.clip(position, low, high)  # float rounding at a slice's edges
-    gaps = np.floor(rng.exponential(MEAN_GAP, size=n)).astype(np.int64)
-    gaps[offsets[:-1]] = 0
-    elapsed = np.cumsum(gaps)
-    elapsed -= np.repeat(elapsed[offsets[:-1]], lengths)  # seconds since the user's first
-    first_time = START_TIME + rng.integers(0, YEAR, size=n_users)
+    position = _draw_items(cat, cluster, follow, rng.random(n))
     return {
-        "user_id": first_user + row_user + 1,
+        "user_id": first_user + np.repeat(np.arange(n_users), lengths) + 1,
         "item_id": cat.ids[position],
-        "timestamp": np.repeat(first_time, lengths) + elapsed,
+        "timestamp": _timestamps(rng, offsets),
     }
 
 

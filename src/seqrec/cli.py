@@ -91,6 +91,20 @@ def _data_stats(args: argparse.Namespace) -> None:
             print("\n" + format_feature_stats(table, which))
 
 
+def _data_synth(args: argparse.Namespace) -> None:
+    from seqrec.data.synth import SynthSpec, write_synthetic
+
+    spec = SynthSpec(
+        users=args.users, items=args.items, interactions_per_user=args.interactions_per_user,
+        min_length=args.min_length, alpha=args.alpha, drift=args.drift, switch=args.switch,
+        clusters=min(100, args.items) if args.clusters is None else args.clusters,
+        seed=args.seed,
+    )  # fmt: skip
+    written = write_synthetic(spec, args.output, chunk_users=args.chunk_users)
+    parts = "" if args.output.endswith(".parquet") else f"{len(written['files'])} part files in "
+    print(f"{written['rows']:,} interactions of {spec.users:,} users -> {parts}{args.output}")
+
+
 # ---------------------------------------------------------------- train / evaluate / recommend
 
 
@@ -328,8 +342,8 @@ def _data_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_parser(commands: argparse._SubParsersAction) -> None:
-    data = commands.add_parser("data", help="fetch named data sets, show statistics")
-    sub = data.add_subparsers(dest="data_command", required=True, metavar="{fetch,stats}")
+    data = commands.add_parser("data", help="fetch named data sets, show statistics, synthesise")
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="{fetch,stats,synth}")
     fetch = sub.add_parser("fetch", help="download (or install from --source) a named data set")
     fetch.add_argument("name", help="e.g. ml-100k, beauty")
     fetch.add_argument("--source", help="a local copy to install from instead of the network")
@@ -340,6 +354,33 @@ def _data_parser(commands: argparse._SubParsersAction) -> None:
     stats.add_argument("dataset", metavar="NAME|PATH")
     _data_flags(stats)
     stats.set_defaults(func=_data_stats)
+    _synth_parser(sub)
+
+
+def _synth_parser(sub: argparse._SubParsersAction) -> None:
+    synth = sub.add_parser(
+        "synth", help="synthetic Parquet log: power-law items, users with drifting interests"
+    )
+    synth.add_argument("--users", type=int, required=True)
+    synth.add_argument("--items", type=int, required=True)
+    synth.add_argument("--interactions-per-user", type=float, default=20.0, help="mean length")
+    synth.add_argument("--min-length", type=int, default=3, help="shortest sequence")
+    synth.add_argument("--alpha", type=float, default=1.0, help="Zipf exponent of popularity")
+    synth.add_argument(
+        "--drift", type=float, default=0.0,
+        help="share of next items drawn from the user's current interest (0: none)",
+    )  # fmt: skip
+    synth.add_argument(
+        "--switch", type=float, default=0.05, help="chance the interest moves after an item"
+    )
+    synth.add_argument("--clusters", type=int, help="interests (item clusters); default 100")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--chunk-users", type=int, default=100_000, help="users per row group/part")
+    synth.add_argument(
+        "--output", required=True, metavar="PATH",
+        help="a .parquet file, or a folder for part files",
+    )  # fmt: skip
+    synth.set_defaults(func=_data_synth)
 
 
 def build_parser() -> argparse.ArgumentParser:

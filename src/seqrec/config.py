@@ -200,6 +200,10 @@ class DataConfig:
     ``.tsv``, ``.parquet``, ``.txt`` for ``user item`` lines). ``duplicates`` says what to do with
     rows identical to an earlier row in every column: ``keep`` them (the count is reported),
     ``drop`` them (reported as a filter step) or stop with an ``error`` naming the first.
+    ``streaming`` preprocesses a Parquet file (or a folder of Parquet part files) larger than
+    memory with polars' streaming engine into memory-mapped arrays under ``cache_dir`` (default
+    ``$SEQREC_HOME/corpora``), rebuilt when a file or a preprocessing setting changes; see
+    ``seqrec.data.streaming``.
     """
 
     dataset: str  # a named data set (see ``seqrec data fetch``) or a file path
@@ -213,6 +217,27 @@ class DataConfig:
     split: SplitConfig = field(default_factory=SplitConfig)
     item_features: FeatureConfig = field(default_factory=FeatureConfig)
     user_features: FeatureConfig = field(default_factory=FeatureConfig)
+    streaming: bool = False
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.streaming:
+            if self.cache_dir is not None:
+                raise ConfigError("data.cache_dir: applies with data.streaming: true")
+            return
+        if self.format not in (None, "parquet"):
+            raise ConfigError(f"data.streaming: reads Parquet, not data.format {self.format!r}")
+        if self.split.kind == "file":
+            raise ConfigError(
+                "data.streaming: a split from a file column needs data.streaming: false"
+            )
+        for which in ("item_features", "user_features"):
+            cfg = getattr(self, which)
+            if cfg.fields and cfg.path is None:
+                raise ConfigError(
+                    f"data.{which}: features from the interaction file's columns need "
+                    f"data.streaming: false; give data.{which}.path"
+                )
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,9 @@ def _canonical(frame: pl.DataFrame, path: Path, sources: Mapping[str, str]) -> p
     return frame.select(first + rest)
 
 
-def _mapping(columns: Mapping[str, str] | None, available: list[str], path: Path) -> dict[str, str]:
+def column_mapping(
+    columns: Mapping[str, str] | None, available: list[str], path: Path
+) -> dict[str, str]:
     """Canonical name -> source column. A column the caller named must exist; defaults may not.
 
     Columns named ``rating`` and ``label`` are read as numbers without being named.
@@ -383,7 +385,7 @@ def read_table(
     else:
         raise ArgumentError(f"read_table reads csv, tsv or parquet, not {fmt!r}")
     available = [c for c in frame.columns if c != "_line"]
-    return _canonical(frame, path, _mapping(columns, available, path))
+    return _canonical(frame, path, column_mapping(columns, available, path))
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:

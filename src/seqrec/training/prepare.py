@@ -6,7 +6,7 @@ users, items and targets the run was trained on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +31,7 @@ from seqrec.data.splits import (
     time_quantile,
     train_on_validation,
 )
+from seqrec.data.streaming import Preprocessing, build_corpus_streaming
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,12 @@ def read_frame(data: DataConfig) -> pl.DataFrame:
     return read_interactions(path, data.format, data.columns.mapping() or None)
 
 
-def make_split(corpus: SequenceCorpus, frame: pl.DataFrame, cfg: SplitConfig) -> Split:
+def make_split(corpus: SequenceCorpus, frame: pl.DataFrame | None, cfg: SplitConfig) -> Split:
     split = _held_out(corpus, frame, cfg)
     return train_on_validation(split) if cfg.train_on_validation else split
 
 
-def _held_out(corpus: SequenceCorpus, frame: pl.DataFrame, cfg: SplitConfig) -> Split:
+def _held_out(corpus: SequenceCorpus, frame: pl.DataFrame | None, cfg: SplitConfig) -> Split:
     if cfg.kind == "leave_one_out":
         return leave_one_out(corpus)
     if cfg.kind == "temporal":
@@ -99,7 +100,7 @@ def _feature_file(data: DataConfig, which: str) -> tuple[Path, str] | None:
 
 
 def _feature_frame(
-    data: DataConfig, which: str, frame: pl.DataFrame
+    data: DataConfig, which: str, frame: pl.DataFrame | None
 ) -> tuple[pl.DataFrame, tuple[str, ...]] | None:
     """Features (``id`` + columns) as configured in ``data.<which>_features`` and source notes."""
     cfg: FeatureConfig = getattr(data, f"{which}_features")
@@ -132,7 +133,7 @@ def _check_fields(fields: tuple[str, ...], available: list[str], key: str) -> No
 
 
 def load_features(
-    data: DataConfig, which: str, frame: pl.DataFrame, vocabulary: Vocabulary
+    data: DataConfig, which: str, frame: pl.DataFrame | None, vocabulary: Vocabulary
 ) -> FeatureTable | None:
     """The ``item`` or ``user`` feature table aligned with ``vocabulary``, or None if the data
     has no such features."""
@@ -146,17 +147,42 @@ def load_features(
     )
 
 
-def prepare_data(data: DataConfig) -> PreparedData:
-    """Read, filter (rating, k-core, newest ``max_len``), encode and split; load side features."""
-    frame = read_frame(data)
-    corpus = build_corpus(
-        frame,
+def _preprocessing(data: DataConfig) -> Preprocessing:
+    return Preprocessing(
         min_rating=data.min_rating,
         min_user_interactions=data.min_user_interactions,
         min_item_interactions=data.min_item_interactions,
         max_len=data.max_len,
         duplicates=data.duplicates,
     )
+
+
+def streamed_corpus(data: DataConfig) -> SequenceCorpus:
+    """The corpus of ``data.streaming``: a Parquet file or folder, through the on-disk cache."""
+    if data.dataset in datasets.available():
+        raise ConfigError(
+            f"data.streaming: reads Parquet files; {data.dataset!r} is a named data set"
+        )
+    path = Path(data.dataset).expanduser()
+    if path.is_file() and path.suffix.lower() != ".parquet" and data.format != "parquet":
+        raise ConfigError(f"data.streaming: reads Parquet files, not {path.name}")
+    if not path.exists():
+        raise ConfigError(f"data.dataset: {data.dataset!r}: no such Parquet file or folder")
+    cache = Path(data.cache_dir) if data.cache_dir else datasets.cache_home() / "corpora"
+    return build_corpus_streaming(path, cache, data.columns.mapping(), _preprocessing(data))
+
+
+def prepare_data(data: DataConfig) -> PreparedData:
+    """Read, filter (rating, k-core, newest ``max_len``), encode and split; load side features.
+
+    With ``data.streaming`` the corpus comes from the streaming path and no frame is held
+    (``make_split`` and the features then never need one: ``DataConfig`` checks that).
+    """
+    if data.streaming:
+        corpus, frame = streamed_corpus(data), None
+    else:
+        frame = read_frame(data)
+        corpus = build_corpus(frame, **asdict(_preprocessing(data)))
     try:
         split = make_split(corpus, frame, data.split)
     except ValueError as error:  # the split's own checks: labels, cut-offs against the data
@@ -166,7 +192,7 @@ def prepare_data(data: DataConfig) -> PreparedData:
     return PreparedData(
         corpus,
         split,
-        frame.height,
+        corpus.rows_read,
         item_features=load_features(data, "item", frame, corpus.items),
         user_features=load_features(data, "user", frame, corpus.users),
     )

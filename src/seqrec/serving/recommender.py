@@ -4,8 +4,12 @@ Scoring follows the evaluation path exactly (``seqrec.evaluation.evaluator``): a
 its newest items and left-padded to the width the evaluator gives a history of that length, the
 model's ``full_sort_predict`` scores every item, and the history's items are removed from the
 candidates when ``exclude_seen``. So a recommendation list is the evaluator's ranking for that
-history, best first. Ties: the answer is ``torch.topk`` of the scores, whose order among equal
-scores is deterministic on CPU for the same scores but not otherwise specified.
+history, best first. Ties: equal scores are listed by ascending item code.
+
+Large catalogues: when a batch's scores (histories x (n_items + 1)) would exceed ``max_scores``
+(``seqrec.models.scoring.MAX_SCORES``), a model with ``score_factors`` is scored one block of
+items at a time and the answer is a running top-k over the blocks (``seqrec.serving.topk``),
+the same answer as the dense path.
 
 This module imports torch, safetensors and the models only: neither Lightning nor the training or
 evaluation code, so a process that serves starts fast.
@@ -14,7 +18,7 @@ evaluation code, so a process that serves starts fast.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +27,7 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model
-from torch import nn
+from torch import Tensor, nn
 
 from seqrec import models
 from seqrec.arguments import id_list, positive_int
@@ -31,6 +35,7 @@ from seqrec.batch import SequenceBatch
 from seqrec.data.batching import history_coo, pad_left
 from seqrec.data.corpus import Sequences
 from seqrec.errors import ArgumentError, UnknownIdError
+from seqrec.models.scoring import MAX_SCORES, block_width, score_factors
 from seqrec.serving.export import (
     CONFIG,
     FORMAT,
@@ -42,6 +47,7 @@ from seqrec.serving.export import (
     ModelFolderError,
     sha256_of,
 )
+from seqrec.serving.topk import Exclusions, running_top_k
 
 # The evaluator's input widths (``Evaluator._chunks``): a history of n items is read
 # ceil(n / WIDTH_STEP) * WIDTH_STEP columns wide, at most max_len. Repeated here because the
@@ -152,11 +158,16 @@ class Recommender:
 
     ``item_ids[i]`` is the raw id of item code ``i + 1``. The model is used in eval mode under
     ``torch.inference_mode`` and is never changed, so one instance may serve concurrent callers
-    (each call is one forward pass per input width).
+    (each call is one forward pass per input width). At most ``max_scores`` scores (histories x
+    items) are held at once for a model with ``score_factors``.
     """
 
     def __init__(
-        self, model: nn.Module, item_ids: Sequence[str], metadata: dict[str, Any] | None = None
+        self,
+        model: nn.Module,
+        item_ids: Sequence[str],
+        metadata: dict[str, Any] | None = None,
+        max_scores: int = MAX_SCORES,
     ) -> None:
         if len(item_ids) != model.n_items:
             raise ValueError(f"{len(item_ids)} item ids for a model of {model.n_items} items")
@@ -164,6 +175,7 @@ class Recommender:
         self.item_ids = np.asarray([str(r) for r in item_ids], dtype=object)
         self.index = {raw: code for code, raw in enumerate(self.item_ids.tolist(), start=1)}
         self.metadata = dict(metadata or {})
+        self.max_scores = max_scores
 
     @classmethod
     def load(cls, folder: str | Path) -> Recommender:
@@ -276,15 +288,11 @@ class Recommender:
     def _top(
         self, seqs: Sequences, rows: np.ndarray, width: int, queries: list[Query]
     ) -> list[Recommendation]:
-        item_seq = torch.from_numpy(pad_left(seqs, rows, width))  # (B, width)
-        scores = self.model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()
-        # a fresh tensor (a model may return a view of its own buffer): (B, n_items + 1)
-        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
-        self._exclude(scores, seqs, rows, queries)
-        k = max(q.k for q in queries)
-        top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-        keep = torch.isfinite(top.values)  # -inf: excluded, padding or not a candidate
-        values, codes = top.values.tolist(), top.indices.tolist()
+        batch = SequenceBatch(item_seq=torch.from_numpy(pad_left(seqs, rows, width)))
+        excluded = _exclusions(seqs, rows, queries)
+        top = running_top_k(self._blocks(batch, excluded), max(q.k for q in queries))
+        keep = torch.isfinite(top[0])  # -inf: excluded, padding or not a candidate
+        values, codes = top[0].tolist(), top[1].tolist()
         kept = keep.sum(dim=1).tolist()
         out = []
         for b, q in enumerate(queries):
@@ -294,23 +302,36 @@ class Recommender:
             out.append(Recommendation(pairs, list(q.unknown), list(q.unknown_candidates)))
         return out
 
-    def _exclude(
-        self, scores: torch.Tensor, seqs: Sequences, rows: np.ndarray, queries: list[Query]
-    ) -> None:
-        """-inf at padding, at seen items (``exclude_seen``) and outside given candidates."""
-        scores[:, 0] = -torch.inf
-        seen_rows = np.array([q.exclude_seen for q in queries])
-        if seen_rows.any():
-            batch_row, item = history_coo(seqs, rows[seen_rows])  # every item of the history
-            scores[
-                torch.from_numpy(np.flatnonzero(seen_rows)[batch_row]), torch.from_numpy(item)
-            ] = -torch.inf
-        restricted = [b for b, q in enumerate(queries) if q.candidates is not None]
-        if restricted:
-            allowed = torch.zeros((len(restricted), scores.shape[1]), dtype=torch.bool)
-            cand = [queries[b].candidates for b in restricted]
-            row = np.repeat(np.arange(len(restricted)), [len(c) for c in cand])
-            codes = np.concatenate(cand).astype(np.int64)
-            allowed[torch.from_numpy(row), torch.from_numpy(codes)] = True
-            index = torch.tensor(restricted)
-            scores[index] = scores[index].masked_fill(~allowed, -torch.inf)
+    def _blocks(self, batch: SequenceBatch, excluded: Exclusions) -> Iterator[tuple[int, Tensor]]:
+        """Score blocks (start, (B, w)) with the exclusions at -inf: one dense block, or blocks
+        of items when the scores would exceed ``max_scores`` and the model has factors."""
+        width = block_width(len(batch), self.n_items + 1, self.max_scores)
+        factors = None if width is None else score_factors(self.model, batch)
+        if factors is None:
+            blocks: Iterable[tuple[int, Tensor]] = [(0, self.model.full_sort_predict(batch))]
+        else:
+            blocks = factors.blocks(width)
+        for start, scores in blocks:
+            # a fresh tensor (a model may return a view of its own buffer)
+            scores = torch.nan_to_num(
+                scores.float(), nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf
+            )
+            excluded.apply(scores, start)
+            yield start, scores
+
+
+def _exclusions(seqs: Sequences, rows: np.ndarray, queries: list[Query]) -> Exclusions:
+    """Seen items (``exclude_seen``) and given candidates of a batch of queries."""
+    seen_rows = np.array([q.exclude_seen for q in queries])
+    batch_row, item = history_coo(seqs, rows[seen_rows])  # every item of the history
+    restricted = [b for b, q in enumerate(queries) if q.candidates is not None]
+    cand = [queries[b].candidates for b in restricted]
+    allowed_row = np.repeat(np.arange(len(restricted)), [len(c) for c in cand])
+    allowed_code = np.concatenate(cand).astype(np.int64) if cand else np.zeros(0, np.int64)
+    return Exclusions(
+        torch.from_numpy(np.flatnonzero(seen_rows)[batch_row]),
+        torch.from_numpy(item.astype(np.int64)),
+        torch.tensor(restricted, dtype=torch.long),
+        torch.from_numpy(allowed_row.astype(np.int64)),
+        torch.from_numpy(allowed_code),
+    )

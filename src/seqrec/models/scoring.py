@@ -19,7 +19,7 @@ from torch import Tensor
 from seqrec.batch import SequenceBatch
 
 # Above this many scores (B x (n_items + 1)) at once, a model with factors is scored in blocks
-# of items (128 MiB of float32, the budget of losses.MAX_LOGITS).
+# of items (128 MiB of float32).
 MAX_SCORES = 2**25
 
 

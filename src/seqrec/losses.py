@@ -17,21 +17,23 @@ from torch import Tensor
 MAX_LOGITS = 2**26
 
 
-def _softmax_chunk(logits: Tensor) -> Tensor:
-    """Softmax of ``logits`` (n, V) in place (one buffer, no temporaries); returns logsumexp."""
+def _exp_chunk(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """``exp(logits - rowmax)`` in place in ``logits`` (n, V); returns logsumexp and 1 / row sum
+    (n, 1): the softmax is the exponentials times that, applied later to the smaller factors."""
     top = logits.amax(dim=1, keepdim=True)  # (n, 1)
     total = logits.sub_(top).exp_().sum(dim=1, keepdim=True)  # (n, 1)
-    logits.div_(total)
-    return (top + total.log()).squeeze(1)
+    return (top + total.log()).squeeze(1), total.reciprocal()
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
     """Mean CE of ``hidden @ weight.T + bias`` against ``targets``, never holding all logits.
 
     When gradients are wanted (``with_grad``) they are computed in the same pass as the loss,
-    chunk by chunk, while each chunk's softmax is at hand: the backward pass only scales them,
-    so no logit is computed twice (the loss is a scalar, so its gradient is the saved one times
-    the incoming scalar).
+    chunk by chunk, while each chunk's exponentials are at hand: the backward pass only scales
+    them, so no logit is computed twice (the loss is a scalar, so its gradient is the saved one
+    times the incoming scalar). With ``p = softmax``, ``d CE / d logits = p - one_hot(target)``:
+    ``p`` is ``exp * inv`` per row, and the scaling by ``inv`` and the one-hot part are applied
+    to the (chunk, D) and (V,) factors rather than to the (chunk, V) exponentials.
     """
 
     @staticmethod
@@ -47,22 +49,23 @@ class _ChunkedSoftmaxCE(torch.autograd.Function):
     ) -> Tensor:
         n = hidden.shape[0]
         lse = torch.empty(n, dtype=hidden.dtype, device=hidden.device)
-        grad_hidden = torch.empty_like(hidden) if with_grad else None
+        grad_hidden = -weight[targets] if with_grad else None  # (N, D): the one-hot part
         grad_weight = torch.zeros_like(weight) if with_grad else None
         grad_bias = torch.zeros_like(bias) if with_grad and bias is not None else None
         for start in range(0, n, chunk):
             h = hidden[start : start + chunk]
-            probs = F.linear(h, weight, bias)  # (chunk, V) logits, softmax in place below
-            lse[start : start + chunk] = _softmax_chunk(probs)
-            if not with_grad:
-                continue
-            # d mean CE / d logits = (softmax - one_hot(target)) / N, scaled in backward
-            probs[torch.arange(h.shape[0], device=h.device), targets[start : start + chunk]] -= 1
-            grad_hidden[start : start + chunk] = probs @ weight
-            grad_weight.addmm_(probs.T, h)
+            exp = F.linear(h, weight, bias)  # (chunk, V) logits, exponentiated in place
+            lse[start : start + chunk], inv = _exp_chunk(exp)
+            if with_grad:
+                grad_hidden[start : start + chunk] += (exp @ weight) * inv
+                grad_weight.addmm_(exp.T, h * inv)
+                if grad_bias is not None:
+                    grad_bias.addmv_(exp.T, inv.squeeze(1))
+            del exp  # freed before the next chunk's logits are allocated
+        if with_grad:
+            grad_weight.index_add_(0, targets, -hidden)
             if grad_bias is not None:
-                grad_bias += probs.sum(0)
-            del probs  # freed before the next chunk's logits are allocated
+                grad_bias.index_add_(0, targets, -torch.ones_like(lse))
         target_logit = (hidden * weight[targets]).sum(-1)  # (N,)
         if bias is not None:
             target_logit = target_logit + bias[targets]

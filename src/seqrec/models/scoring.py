@@ -29,10 +29,9 @@ class ScoreFactors:
 
     ``query`` (B, D); ``weight`` (n_items + 1, D) and ``bias`` (n_items + 1,) or None are indexed
     by item code. A model's ``full_sort_predict(batch)`` equals ``factors.block(0, n_items + 1)``
-    at every item code 1..n_items (the model contract tests check it). Blocks of a few hundred
-    codes or more give the dense product's numbers bit for bit on the CPU BLAS measured; very
-    narrow blocks (and ``of`` for a single row) may take another BLAS kernel and differ in the
-    last bit.
+    at every item code 1..n_items (the model contract tests check it). Blocks of 128 codes or
+    more gave the dense product's numbers bit for bit on the CPU BLAS measured; very narrow
+    blocks (and ``of`` for a single row) may take another BLAS kernel and differ in the last bit.
     """
 
     query: Tensor

@@ -24,7 +24,7 @@ def top_k(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
     k = min(k, scores.shape[1])
     values, columns = scores.topk(k, dim=1)  # (B, k): equal scores in no set order
     kth = values[:, -1:]  # (B, 1)
-    crossing = ((scores == kth).sum(1) > (values == kth).sum(1)) & torch.isfinite(kth[:, 0])
+    crossing = ((scores == kth).sum(1) > (values == kth).sum(1)) & (kth[:, 0] > -torch.inf)
     if crossing.any():  # ties across the k-th place: keep the tied columns that come first
         rows, threshold = scores[crossing], kth[crossing]  # (b, C), (b, 1)
         above, tied = rows > threshold, rows == threshold

@@ -217,3 +217,16 @@ def test_chunked_softmax_runs_under_bfloat16_autocast_in_float32() -> None:
     chunked.backward()
     assert chunked.dtype == torch.float32 and hidden.grad.dtype == torch.float32
     torch.testing.assert_close(chunked, F.cross_entropy(hidden @ weight.T, targets))
+
+
+def test_chunked_softmax_without_gradients_gives_the_same_loss() -> None:
+    gen = torch.Generator().manual_seed(3)
+    hidden = torch.randn(20, 4, generator=gen, requires_grad=True)
+    weight = torch.randn(30, 4, generator=gen, requires_grad=True)
+    targets = torch.randint(0, 30, (20,), generator=gen)
+    with torch.no_grad():
+        evaluated = full_softmax_ce(hidden, weight, None, targets, max_logits=30 * 7)
+    assert not evaluated.requires_grad
+    trained = full_softmax_ce(hidden, weight, None, targets, max_logits=30 * 7)
+    torch.testing.assert_close(evaluated, trained.detach())
+    torch.testing.assert_close(evaluated, F.cross_entropy(hidden @ weight.T, targets))

@@ -3,7 +3,7 @@ GRU4Rec's BPR-max and TOP1-max over a pool of negatives shared by the batch.
 
 Every loss takes hidden states that were gathered at target positions first (``(N, D)``), so no
 ``(B, L, n_items)`` tensor is ever built. The full softmax bounds its memory by computing logits
-in chunks of targets and recomputing them in the backward pass.
+in chunks of targets, with the gradients computed chunk by chunk in the same pass.
 """
 
 from __future__ import annotations
@@ -12,50 +12,76 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Above this many logits (N x V), the full softmax is computed chunk by chunk (128 MiB of float32).
-MAX_LOGITS = 2**25
+# Above this many logits (N x V), the full softmax is computed chunk by chunk (256 MiB of float32).
+# At Beauty's size 2**26 was faster than 2**25 and than the dense path (benchmarks/chunked_ce.py).
+MAX_LOGITS = 2**26
+
+
+def _exp_chunk(logits: Tensor) -> tuple[Tensor, Tensor]:
+    """``exp(logits - rowmax)`` in place in ``logits`` (n, V); returns logsumexp and 1 / row sum
+    (n, 1): the softmax is the exponentials times that, applied later to the smaller factors."""
+    top = logits.amax(dim=1, keepdim=True)  # (n, 1)
+    total = logits.sub_(top).exp_().sum(dim=1, keepdim=True)  # (n, 1)
+    return (top + total.log()).squeeze(1), total.reciprocal()
 
 
 class _ChunkedSoftmaxCE(torch.autograd.Function):
-    """Mean CE of ``hidden @ weight.T + bias`` against ``targets``, never holding all logits."""
+    """Mean CE of ``hidden @ weight.T + bias`` against ``targets``, never holding all logits.
+
+    When gradients are wanted (``with_grad``) they are computed in the same pass as the loss,
+    chunk by chunk, while each chunk's exponentials are at hand: the backward pass only scales
+    them, so no logit is computed twice (the loss is a scalar, so its gradient is the saved one
+    times the incoming scalar). With ``p = softmax``, ``d CE / d logits = p - one_hot(target)``:
+    ``p`` is ``exp * inv`` per row, and the scaling by ``inv`` and the one-hot part are applied
+    to the (chunk, D) and (V,) factors rather than to the (chunk, V) exponentials.
+    """
 
     @staticmethod
     @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)  # fp32 under autocast
     def forward(
-        ctx, hidden: Tensor, weight: Tensor, bias: Tensor | None, targets: Tensor, chunk: int
+        ctx,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        targets: Tensor,
+        chunk: int,
+        with_grad: bool,
     ) -> Tensor:
-        lse = torch.empty(hidden.shape[0], dtype=hidden.dtype, device=hidden.device)
-        for start in range(0, hidden.shape[0], chunk):
-            logits = F.linear(hidden[start : start + chunk], weight, bias)  # (chunk, V)
-            lse[start : start + chunk] = logits.logsumexp(-1)
+        n = hidden.shape[0]
+        lse = torch.empty(n, dtype=hidden.dtype, device=hidden.device)
+        grad_hidden = -weight[targets] if with_grad else None  # (N, D): the one-hot part
+        grad_weight = torch.zeros_like(weight) if with_grad else None
+        grad_bias = torch.zeros_like(bias) if with_grad and bias is not None else None
+        for start in range(0, n, chunk):
+            h = hidden[start : start + chunk]
+            exp = F.linear(h, weight, bias)  # (chunk, V) logits, exponentiated in place
+            lse[start : start + chunk], inv = _exp_chunk(exp)
+            if with_grad:
+                grad_hidden[start : start + chunk] += (exp @ weight) * inv
+                grad_weight.addmm_(exp.T, h * inv)
+                if grad_bias is not None:
+                    grad_bias.addmv_(exp.T, inv.squeeze(1))
+            del exp  # freed before the next chunk's logits are allocated
+        if with_grad:
+            grad_weight.index_add_(0, targets, -hidden)
+            if grad_bias is not None:
+                grad_bias.index_add_(0, targets, -torch.ones_like(lse))
         target_logit = (hidden * weight[targets]).sum(-1)  # (N,)
         if bias is not None:
             target_logit = target_logit + bias[targets]
-        ctx.save_for_backward(hidden, weight, bias, targets, lse)
-        ctx.chunk = chunk
+        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        ctx.n = n
         return (lse - target_logit).mean()
 
     @staticmethod
     @torch.amp.custom_bwd(device_type="cpu")
     def backward(ctx, grad: Tensor):
-        hidden, weight, bias, targets, lse = ctx.saved_tensors
-        scale = grad / hidden.shape[0]
-        grad_hidden = torch.empty_like(hidden)
-        grad_weight = torch.zeros_like(weight)
-        grad_bias = None if bias is None else torch.zeros_like(bias)
-        for start in range(0, hidden.shape[0], ctx.chunk):
-            h = hidden[start : start + ctx.chunk]
-            rows = torch.arange(h.shape[0], device=h.device)
-            # d loss / d logits = softmax - one_hot(target), per target, scaled by 1/N
-            logits = F.linear(h, weight, bias)  # (chunk, V)
-            probs = (logits - lse[start : start + ctx.chunk, None]).exp_()
-            probs[rows, targets[start : start + ctx.chunk]] -= 1.0
-            probs.mul_(scale)
-            grad_hidden[start : start + ctx.chunk] = probs @ weight
-            grad_weight.addmm_(probs.T, h)
-            if grad_bias is not None:
-                grad_bias += probs.sum(0)
-        return grad_hidden, grad_weight, grad_bias, None, None
+        grad_hidden, grad_weight, grad_bias = ctx.saved_tensors
+        if grad_hidden is None:
+            raise RuntimeError("the chunked softmax was computed without gradients (no_grad)")
+        scale = grad / ctx.n
+        grads = [None if g is None else g * scale for g in (grad_hidden, grad_weight, grad_bias)]
+        return *grads, None, None, None
 
 
 def full_softmax_ce(
@@ -69,14 +95,18 @@ def full_softmax_ce(
 
     ``weight`` (V, D) and ``bias`` (V,) define logits ``hidden @ weight.T + bias``; ``targets``
     index rows of ``weight``. Up to ``max_logits`` logits are built at once: beyond that the
-    softmax runs over chunks of targets and the backward pass recomputes them.
+    softmax runs over chunks of targets, and the gradients are computed in the same pass
+    (``benchmarks/chunked_ce.py`` measures both paths at Beauty's size).
     """
     if hidden.shape[0] == 0:
         raise ValueError("full_softmax_ce needs at least one target")
     if hidden.shape[0] * weight.shape[0] <= max_logits:
         return F.cross_entropy(F.linear(hidden, weight, bias), targets)
-    chunk = max(1, max_logits // weight.shape[0])
-    return _ChunkedSoftmaxCE.apply(hidden, weight, bias, targets, chunk)
+    n_chunks = -(-hidden.shape[0] * weight.shape[0] // max_logits)
+    chunk = -(-hidden.shape[0] // n_chunks)  # equal chunks, no small last one
+    inputs = (hidden, weight) if bias is None else (hidden, weight, bias)
+    with_grad = torch.is_grad_enabled() and any(t.requires_grad for t in inputs)
+    return _ChunkedSoftmaxCE.apply(hidden, weight, bias, targets, chunk, with_grad)
 
 
 def uniform_negatives(

@@ -208,6 +208,25 @@ def test_predict_equals_full_sort_gathered(case) -> None:
     torch.testing.assert_close(model.predict(batch, items), expected)
 
 
+def test_score_factors_give_full_sort_predict_block_by_block(case) -> None:
+    """Blocked evaluation and serving rely on it: the factors' blocks, laid side by side, are
+    ``full_sort_predict`` (up to the BLAS's summation order for small blocks), and ``of`` picks
+    each row's own codes."""
+    model = make_model(*case).eval()
+    batch = history_batch()
+    with torch.no_grad():
+        dense = model.full_sort_predict(batch)
+        factors = model.score_factors(batch)
+        blocks = [scores for _, scores in factors.blocks(6)]
+        targets = torch.tensor([[3, 0], [7, 20], [1, 2], [0, 11]])
+        own = factors.of(targets)
+    assert [b.shape[1] for b in blocks] == [6, 6, 6, 3]
+    torch.testing.assert_close(torch.cat(blocks, dim=1)[:, 1:], dense[:, 1:])
+    assert (torch.cat(blocks, dim=1)[:, 0] == -math.inf).all()
+    expected = dense.gather(1, targets).masked_fill(targets == 0, -math.inf)
+    torch.testing.assert_close(own, expected)
+
+
 def test_an_all_padding_row_gives_no_nan(case) -> None:
     model = make_model(*case)
     batch = training_batch(model)

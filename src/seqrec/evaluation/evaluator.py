@@ -14,6 +14,13 @@ gathered to every process and put back in user order: the metrics, their confide
 and so early stopping are exactly one process's, on every process. Every process of the group
 must then call ``evaluate`` (or ``ranks``) together.
 
+Large catalogues: when a chunk's full-ranking scores (users x (n_items + 1)) would exceed
+``max_scores`` (``seqrec.models.scoring.MAX_SCORES``, 2**25), a model that exposes its output layer
+(``score_factors``: SASRec, BERT4Rec, GRU4Rec, GRU4RecF, Pop) is scored one block of items at a
+time and each target's rank is counted block by block (``ranks_from_blocks``): the same ranks,
+tie rule and history exclusion, in O(users x block) memory. Other models (DIEN, DIN, a user's
+own) go through ``full_sort_predict`` whatever the catalogue size.
+
 Click-through metrics (``AUC``, ``GAUC``, ``LogLoss``, see ``seqrec.metrics.ctr``) can be asked
 for beside the ranking metrics under a sampled protocol: every scored candidate is then an
 impression, the user's target(s) clicked (label 1) and the sampled negatives not (label 0). They
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +49,9 @@ from seqrec.evaluation.protocols import FullRanking, Protocol, SampledRanking
 from seqrec.evaluation.result import EvalResult, Impressions
 from seqrec.metrics.accumulators import RankingMetrics
 from seqrec.metrics.ctr import canonical_name, is_ctr_metric
-from seqrec.metrics.ranking import parse_metric_name, ranks_from_scores
+from seqrec.metrics.ranking import parse_metric_name, ranks_from_blocks, ranks_from_scores
 from seqrec.models.protocol import SequentialRecommender
+from seqrec.models.scoring import MAX_SCORES, block_width, score_factors
 
 WIDTH_STEP = 8  # input widths are multiples of this (or max_len), see Evaluator._chunks
 DEFAULT_METRICS = (
@@ -59,6 +68,19 @@ def check_metric_name(name: str) -> None:
             raise ValueError(f"{error}; CTR metrics: AUC, GAUC, LogLoss") from error
 
 
+def _excluded_blocks(
+    blocks: Iterator[tuple[int, Tensor]], history: tuple[Tensor, Tensor] | None
+) -> Iterator[tuple[int, Tensor]]:
+    """The score blocks with the history's items at -inf (targets compete all the same: the
+    blocked ranking counts them by their own scores)."""
+    for start, scores in blocks:
+        if history is not None:
+            row, item = history
+            inside = (item >= start) & (item < start + scores.shape[1])
+            scores[row[inside], item[inside] - start] = -math.inf
+        yield start, scores
+
+
 def _distinct(targets: Tensor) -> Tensor:
     """Each row's distinct target items (a repeated item is relevant once); 0 pads: (B, T)."""
     ordered = targets.sort(dim=1, descending=True).values  # (B, T)
@@ -73,6 +95,8 @@ class Evaluator:
     Sampled negatives are drawn once (seeded; cached in ``cache_dir`` when given) and reused for
     every model and every call, so comparisons and validation curves see the same candidates.
     ``item_counts`` (n_items + 1,) are the popularity weights for ``popular`` sampling.
+    Full ranking holds at most ``max_scores`` scores (users x items) at once for models with
+    ``score_factors`` (see the module docstring); other models are scored densely.
     """
 
     def __init__(
@@ -85,11 +109,13 @@ class Evaluator:
         batch_size: int = 256,
         cache_dir: Path | None = None,
         bootstrap: BootstrapConfig | None = None,
+        max_scores: int = MAX_SCORES,
     ) -> None:
         if len(eval_set) == 0:
             raise ValueError("the evaluation set has no users")
         self.eval_set, self.protocol, self.n_items = eval_set, protocol, n_items
         self.metrics, self.batch_size = tuple(metrics), batch_size
+        self.max_scores = max_scores
         self.bootstrap = bootstrap or BootstrapConfig()
         for name in self.metrics:
             check_metric_name(name)
@@ -225,6 +251,24 @@ class Evaluator:
     def _full_ranks(
         self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor
     ) -> Tensor:
+        width = block_width(len(rows), self.n_items + 1, self.max_scores)
+        factors = None if width is None else score_factors(model, batch)
+        if factors is None:
+            return self._dense_full_ranks(model, batch, rows, targets)
+        history = self._history(rows, targets.device)
+        blocks = _excluded_blocks(factors.blocks(width), history)
+        return ranks_from_blocks(factors.of(targets).float(), targets, blocks)
+
+    def _history(self, rows: np.ndarray, device: torch.device) -> tuple[Tensor, Tensor] | None:
+        """(batch row, item) of every history item to leave out, or None if none is."""
+        if not self.protocol.exclude_history:
+            return None
+        batch_row, item = history_coo(self.eval_set.context, rows)
+        return torch.from_numpy(batch_row).to(device), torch.from_numpy(item).to(device)
+
+    def _dense_full_ranks(
+        self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor
+    ) -> Tensor:
         # a private copy: excluded candidates are overwritten with -inf instead of carrying a
         # (B, n_items + 1) candidate mask through the counting pass
         scores = model.full_sort_predict(batch).float().clone()  # (B, n_items + 1)
@@ -232,13 +276,9 @@ class Evaluator:
         relevant.scatter_(1, targets, targets > 0)
         relevant[:, 0] = False
         target_scores = scores.gather(1, targets)  # (B, T)
-        if self.protocol.exclude_history:
-            batch_row, item = history_coo(self.eval_set.context, rows)
-            index = (
-                torch.from_numpy(batch_row).to(scores.device),
-                torch.from_numpy(item).to(scores.device),
-            )
-            scores[index] = -math.inf
+        history = self._history(rows, scores.device)
+        if history is not None:
+            scores[history] = -math.inf
         scores.scatter_(1, targets, target_scores)  # a target the user had before still competes
         scores[:, 0] = -math.inf  # padding is never a candidate (nor a target: 0 pads `targets`)
         return ranks_from_scores(scores, relevant)

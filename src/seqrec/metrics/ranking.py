@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor
@@ -201,19 +201,30 @@ def _relevant_columns(relevant: Tensor) -> tuple[Tensor, Tensor]:
     return columns, valid
 
 
-def _count_at_least(
-    scores: Tensor, threshold: Tensor, relevant: Tensor, candidate: Tensor | None
-) -> Tensor:
-    """Per user, competing columns (candidates and relevant) scoring >= ``threshold`` ``(B, 1)``."""
+def _count_at_least(scores: Tensor, threshold: Tensor, competing: Tensor | None) -> Tensor:
+    """Per user, ``competing`` columns (all when None) scoring >= ``threshold`` (B, 1): (B,)."""
     count = torch.zeros(scores.shape[0], dtype=torch.long, device=scores.device)
     for start in range(0, scores.shape[1], _BLOCK):
         block = slice(start, start + _BLOCK)
         at_least = scores[:, block] >= threshold  # (B, block)
-        if candidate is not None:
-            at_least &= candidate[:, block] | relevant[:, block]
+        if competing is not None:
+            at_least &= competing[:, block]
         # bool -> int64 reductions are slow on CPU; an int16 count of <= _BLOCK columns is exact
         count += at_least.sum(1, dtype=torch.int16)
     return count
+
+
+def _relevant_order(target: Tensor, valid: Tensor) -> tuple[Tensor, Tensor]:
+    """Among each user's relevant items (B, R), in column order: how many are ranked ahead of
+    each (higher score, or equal and an earlier column), and how many score >= it (itself too)."""
+    higher = target[:, :, None] > target[:, None, :]  # (B, R_i, R_j): item i scores above item j
+    equal = target[:, :, None] == target[:, None, :]  # (B, R_i, R_j)
+    width = target.shape[1]
+    before = torch.arange(width, device=target.device)
+    earlier = before[:, None] < before[None, :]  # (R_i, R_j): i has the smaller column
+    counts_i = valid[:, :, None]  # (B, R_i, 1): padding entries are nobody
+    ahead = ((higher | (equal & earlier)) & counts_i).sum(1)  # (B, R) relevant ranked ahead
+    return ahead, ((higher | equal) & counts_i).sum(1)
 
 
 def _check_score_inputs(scores: Tensor, relevant: Tensor, candidate: Tensor | None) -> None:
@@ -262,17 +273,62 @@ def ranks_from_scores(scores: Tensor, relevant: Tensor, candidate: Tensor | None
         return torch.empty((0, 0), dtype=torch.float32, device=scores.device)
     columns, valid = _relevant_columns(relevant)  # (B, R), (B, R)
     target = scores.gather(1, columns)  # (B, R)
-    higher = target[:, :, None] > target[:, None, :]  # (B, R_i, R_j): item i scores above item j
-    equal = target[:, :, None] == target[:, None, :]  # (B, R_i, R_j)
-    width = columns.shape[1]
-    before = torch.arange(width, device=scores.device)
-    earlier = before[:, None] < before[None, :]  # (R_i, R_j): i has the smaller column
-    counts_i = valid[:, :, None]  # (B, R_i, 1): padding entries are nobody
-    ahead = ((higher | (equal & earlier)) & counts_i).sum(1)  # (B, R) relevant ranked ahead
-    relevant_at_least = ((higher | equal) & counts_i).sum(1)  # (B, R), includes the item itself
+    ahead, relevant_at_least = _relevant_order(target, valid)  # (B, R), (B, R)
+    competing = None if candidate is None else candidate | relevant  # (B, C)
     at_least = torch.stack(
-        [_count_at_least(scores, target[:, r : r + 1], relevant, candidate) for r in range(width)],
+        [_count_at_least(scores, target[:, r : r + 1], competing) for r in range(target.shape[1])],
         1,
     )  # (B, R) competing columns scoring >= each relevant item
     ranks = (1 + at_least - relevant_at_least + ahead).to(torch.float32)
     return ranks.masked_fill(~valid, math.inf)
+
+
+@torch.no_grad()
+def ranks_from_blocks(
+    target_scores: Tensor, targets: Tensor, blocks: Iterable[tuple[int, Tensor]]
+) -> Tensor:
+    """:func:`ranks_from_scores` over consecutive column blocks, never all columns at once.
+
+    Args:
+        target_scores: ``(B, T)`` float, the score of each target (the value its own block
+            holds at its column).
+        targets: ``(B, T)`` long, the columns of each user's relevant items, distinct within a
+            row, in any order, 0 = padding (column 0 is never relevant); every user needs one.
+        blocks: ``(start, scores (B, w))`` pairs covering columns ``0, 1, ...`` in order. Every
+            column competes; a column to leave out (e.g. the user's history) scores ``-inf``.
+
+    Returns:
+        What ``ranks_from_scores`` returns for the concatenated blocks and these relevant items:
+        ``(B, R)`` float32 ranks in column order, ``inf`` padding, with the same tie rule
+        (non-relevant ties pessimistic, relevant ties broken by column). Memory is O(B x w).
+    """
+    padding = torch.iinfo(targets.dtype).max
+    order = targets.masked_fill(targets == 0, padding).argsort(dim=1)  # (B, T) columns ascending
+    targets, target_scores = targets.gather(1, order), target_scores.gather(1, order)
+    valid = targets > 0  # (B, T), padding last
+    n_relevant = valid.sum(1)
+    if (n_relevant == 0).any():
+        row = int((n_relevant == 0).nonzero()[0])
+        raise ValueError(f"every user needs at least one relevant item; row {row} has none")
+    width = int(n_relevant.max())
+    targets, target_scores, valid = targets[:, :width], target_scores[:, :width], valid[:, :width]
+    if target_scores[valid].isnan().any():
+        raise ValueError("target scores contain NaN; a NaN cannot be ranked")
+    ahead, _ = _relevant_order(target_scores, valid)  # (B, R)
+    beaten = torch.zeros_like(targets)  # (B, R): non-relevant columns scoring >= each target
+    rows = torch.arange(targets.shape[0], device=targets.device)[:, None].expand_as(targets)
+    covered = 0
+    for start, scores in blocks:
+        if start != covered:
+            raise ValueError(f"blocks must be consecutive: expected start {covered}, got {start}")
+        covered = start + scores.shape[1]
+        if scores.numel() and scores.amax().isnan():
+            raise ValueError(f"scores contain NaN (block at column {start}); cannot be ranked")
+        inside = valid & (targets >= start) & (targets < covered)  # (B, R)
+        competing = torch.ones_like(scores, dtype=torch.bool)  # (B, w)
+        competing[rows[inside], targets[inside] - start] = False  # relevant: counted by `ahead`
+        for r in range(width):
+            beaten[:, r] += _count_at_least(scores, target_scores[:, r : r + 1], competing)
+    if int(targets.max()) >= covered:
+        raise ValueError(f"a target column lies beyond the {covered} columns of the blocks")
+    return (1 + beaten + ahead).to(torch.float32).masked_fill(~valid, math.inf)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from seqrec.batch import SequenceBatch
 from seqrec.data.corpus import Sequences
 from seqrec.losses import MAX_LOGITS, full_softmax_ce
+from seqrec.models.scoring import ScoreFactors
 from seqrec.nn.features import item_feature_layer
 from seqrec.nn.sampled_softmax import SAMPLERS, SampledSoftmax
 from seqrec.nn.transformer import TransformerEncoder, attention_mask
@@ -290,3 +291,9 @@ class BERT4Rec(nn.Module):
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         """Scores (B, n_items + 1) of every item code as the next item; column 0 is -inf."""
         return self.score_items(self.objective.next_item_states(self.encoder, batch.item_seq))
+
+    def score_factors(self, batch: SequenceBatch) -> ScoreFactors:
+        """:meth:`full_sort_predict` as (transformed state, item table, bias): scored in blocks."""
+        hidden = self._transform(self.objective.next_item_states(self.encoder, batch.item_seq))
+        table = self.encoder.item_embedding.weight[: self.n_items + 1]  # no mask token
+        return ScoreFactors(hidden, table, self.output_bias)

@@ -58,6 +58,7 @@ from seqrec.losses import (
     sampling_weights,
     top1_max,
 )
+from seqrec.models.scoring import ScoreFactors
 from seqrec.nn.gru import LeftPaddedGRU, uniform_
 from seqrec.nn.transformer import dropout
 
@@ -277,3 +278,7 @@ class GRU4Rec(nn.Module):
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         """Scores (B, n_items + 1) of every item code as the next item; column 0 is -inf."""
         return self.output.full(self(batch.item_seq))
+
+    def score_factors(self, batch: SequenceBatch) -> ScoreFactors:
+        """:meth:`full_sort_predict` as (sequence output, item table, bias): scored in blocks."""
+        return ScoreFactors(self(batch.item_seq), self.output.items.weight, self.output.bias)

@@ -42,6 +42,7 @@ from seqrec.models.gru4rec import (
     check_recurrent_config,
     training_targets,
 )
+from seqrec.models.scoring import ScoreFactors
 from seqrec.nn.features import FeatureEmbedding, select_fields
 from seqrec.nn.gru import LeftPaddedGRU
 from seqrec.nn.transformer import dropout
@@ -183,3 +184,7 @@ class GRU4RecF(nn.Module):
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         """Scores (B, n_items + 1) of every item code as the next item; column 0 is -inf."""
         return self.output.full(self(batch.item_seq))
+
+    def score_factors(self, batch: SequenceBatch) -> ScoreFactors:
+        """:meth:`full_sort_predict` as (sequence output, item table, bias): scored in blocks."""
+        return ScoreFactors(self(batch.item_seq), self.output.items.weight, self.output.bias)

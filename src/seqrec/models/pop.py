@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from seqrec.batch import SequenceBatch
 from seqrec.data.corpus import Sequences
+from seqrec.models.scoring import ScoreFactors
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,8 @@ class Pop(nn.Module):
 
     def predict(self, batch: SequenceBatch, items: Tensor) -> Tensor:
         return self.counts[items]  # (B, C)
+
+    def score_factors(self, batch: SequenceBatch) -> ScoreFactors:
+        """The counts as a one-column table and a query of ones (1 x count is exact)."""
+        ones = torch.ones(len(batch), 1, device=self.counts.device)  # (B, 1)
+        return ScoreFactors(ones, self.counts[:, None], None)

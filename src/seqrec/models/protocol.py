@@ -1,7 +1,9 @@
 """What the training, evaluation and serving layers need from a sequential model.
 
 Models are plain ``nn.Module``s; they know nothing of files, the CLI or Lightning. Any module with
-these methods can be trained and evaluated, so users can bring their own.
+these methods can be trained and evaluated, so users can bring their own. A model whose scores
+are a dot product may also offer ``score_factors(batch) -> seqrec.models.scoring.ScoreFactors``,
+so that evaluation and serving score a large catalogue in blocks of items.
 """
 
 from __future__ import annotations

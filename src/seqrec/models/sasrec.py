@@ -63,6 +63,7 @@ from seqrec.losses import (
     uniform_negatives,
     unseen_negatives,
 )
+from seqrec.models.scoring import ScoreFactors
 from seqrec.nn.features import item_feature_layer
 from seqrec.nn.sampled_softmax import SAMPLERS, SampledSoftmax
 from seqrec.nn.transformer import (
@@ -416,3 +417,8 @@ class SASRec(nn.Module):
     def full_sort_predict(self, batch: SequenceBatch) -> Tensor:
         """Scores (B, n_items + 1) of every item code as the next item; column 0 is -inf."""
         return self.score_items(self.objective.next_item_states(self.encoder, batch.item_seq))
+
+    def score_factors(self, batch: SequenceBatch) -> ScoreFactors:
+        """:meth:`full_sort_predict` as (next-item state, item table): scored in item blocks."""
+        hidden = self.objective.next_item_states(self.encoder, batch.item_seq)  # (B, D)
+        return ScoreFactors(hidden, self.encoder.item_embedding.weight, None)

@@ -4,8 +4,12 @@ Scoring follows the evaluation path exactly (``seqrec.evaluation.evaluator``): a
 its newest items and left-padded to the width the evaluator gives a history of that length, the
 model's ``full_sort_predict`` scores every item, and the history's items are removed from the
 candidates when ``exclude_seen``. So a recommendation list is the evaluator's ranking for that
-history, best first. Ties: the answer is ``torch.topk`` of the scores, whose order among equal
-scores is deterministic on CPU for the same scores but not otherwise specified.
+history, best first. Ties: equal scores are listed by ascending item code.
+
+Large catalogues: when a batch's scores (histories x (n_items + 1)) would exceed ``max_scores``
+(``seqrec.models.scoring.MAX_SCORES``), a model with ``score_factors`` is scored one block of
+items at a time and the answer is a running top-k over the blocks (``seqrec.serving.topk``),
+the same answer as the dense path.
 
 This module imports torch, safetensors and the models only: neither Lightning nor the training or
 evaluation code, so a process that serves starts fast.
@@ -13,7 +17,7 @@ evaluation code, so a process that serves starts fast.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +25,17 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_model
-from torch import nn
+from torch import Tensor, nn
 
 from seqrec import models
 from seqrec.batch import SequenceBatch
 from seqrec.data.batching import history_coo, pad_left
 from seqrec.data.sequences import Sequences
 from seqrec.errors import ModelFolderError
+from seqrec.models.scoring import MAX_SCORES, block_width, score_factors
 from seqrec.serving.folder import CONFIG, WEIGHTS, read_item_ids, read_json, verify_folder
 from seqrec.serving.queries import Query, RawIdRecommender, Recommendation
+from seqrec.serving.topk import Exclusions, running_top_k
 
 
 def build_from_folder(folder: Path) -> tuple[nn.Module, list[str]]:
@@ -53,18 +59,24 @@ class Recommender(RawIdRecommender):
 
     ``item_ids[i]`` is the raw id of item code ``i + 1``. The model is used in eval mode under
     ``torch.inference_mode`` and is never changed, so one instance may serve concurrent callers
-    (each call is one forward pass per input width).
+    (each call is one forward pass per input width). At most ``max_scores`` scores (histories x
+    items) are held at once for a model with ``score_factors``.
     """
 
     backend = "torch"
 
     def __init__(
-        self, model: nn.Module, item_ids: Sequence[str], metadata: dict[str, Any] | None = None
+        self,
+        model: nn.Module,
+        item_ids: Sequence[str],
+        metadata: dict[str, Any] | None = None,
+        max_scores: int = MAX_SCORES,
     ) -> None:
         if len(item_ids) != model.n_items:
             raise ValueError(f"{len(item_ids)} item ids for a model of {model.n_items} items")
         super().__init__(item_ids, metadata)
         self.model = model.eval()
+        self.max_scores = max_scores
 
     @classmethod
     def load(cls, folder: str | Path) -> Recommender:
@@ -98,32 +110,41 @@ class Recommender(RawIdRecommender):
     def _top(
         self, seqs: Sequences, rows: np.ndarray, width: int, queries: list[Query]
     ) -> list[Recommendation]:
-        item_seq = torch.from_numpy(pad_left(seqs, rows, width))  # (B, width)
-        scores = self.model.full_sort_predict(SequenceBatch(item_seq=item_seq)).float()
-        # a fresh tensor (a model may return a view of its own buffer): (B, n_items + 1)
-        scores = torch.nan_to_num(scores, nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf)
-        self._exclude(scores, seqs, rows, queries)
-        k = max(q.k for q in queries)
-        top = torch.topk(scores, min(k, scores.shape[1]), dim=1)  # -inf: excluded or padding
-        return self.answer(queries, top.values.tolist(), top.indices.tolist())
+        batch = SequenceBatch(item_seq=torch.from_numpy(pad_left(seqs, rows, width)))
+        excluded = _exclusions(seqs, rows, queries)
+        values, codes = running_top_k(self._blocks(batch, excluded), max(q.k for q in queries))
+        return self.answer(queries, values.tolist(), codes.tolist())  # -inf: excluded, padding
 
-    def _exclude(
-        self, scores: torch.Tensor, seqs: Sequences, rows: np.ndarray, queries: list[Query]
-    ) -> None:
-        """-inf at padding, at seen items (``exclude_seen``) and outside given candidates."""
-        scores[:, 0] = -torch.inf
-        seen_rows = np.array([q.exclude_seen for q in queries])
-        if seen_rows.any():
-            batch_row, item = history_coo(seqs, rows[seen_rows])  # every item of the history
-            scores[
-                torch.from_numpy(np.flatnonzero(seen_rows)[batch_row]), torch.from_numpy(item)
-            ] = -torch.inf
-        restricted = [b for b, q in enumerate(queries) if q.candidates is not None]
-        if restricted:
-            allowed = torch.zeros((len(restricted), scores.shape[1]), dtype=torch.bool)
-            cand = [queries[b].candidates for b in restricted]
-            row = np.repeat(np.arange(len(restricted)), [len(c) for c in cand])
-            codes = np.concatenate(cand).astype(np.int64)
-            allowed[torch.from_numpy(row), torch.from_numpy(codes)] = True
-            index = torch.tensor(restricted)
-            scores[index] = scores[index].masked_fill(~allowed, -torch.inf)
+    def _blocks(self, batch: SequenceBatch, excluded: Exclusions) -> Iterator[tuple[int, Tensor]]:
+        """Score blocks (start, (B, w)) with the exclusions at -inf: one dense block, or blocks
+        of items when the scores would exceed ``max_scores`` and the model has factors."""
+        width = block_width(len(batch), self.n_items + 1, self.max_scores)
+        factors = None if width is None else score_factors(self.model, batch)
+        if factors is None:
+            blocks: Iterable[tuple[int, Tensor]] = [(0, self.model.full_sort_predict(batch))]
+        else:
+            blocks = factors.blocks(width)
+        for start, scores in blocks:
+            # a fresh tensor (a model may return a view of its own buffer)
+            scores = torch.nan_to_num(
+                scores.float(), nan=-torch.inf, posinf=torch.inf, neginf=-torch.inf
+            )
+            excluded.apply(scores, start)
+            yield start, scores
+
+
+def _exclusions(seqs: Sequences, rows: np.ndarray, queries: list[Query]) -> Exclusions:
+    """Seen items (``exclude_seen``) and given candidates of a batch of queries."""
+    seen_rows = np.array([q.exclude_seen for q in queries])
+    batch_row, item = history_coo(seqs, rows[seen_rows])  # every item of the history
+    restricted = [b for b, q in enumerate(queries) if q.candidates is not None]
+    cand = [queries[b].candidates for b in restricted]
+    allowed_row = np.repeat(np.arange(len(restricted)), [len(c) for c in cand])
+    allowed_code = np.concatenate(cand).astype(np.int64) if cand else np.zeros(0, np.int64)
+    return Exclusions(
+        torch.from_numpy(np.flatnonzero(seen_rows)[batch_row]),
+        torch.from_numpy(item.astype(np.int64)),
+        torch.tensor(restricted, dtype=torch.long),
+        torch.from_numpy(allowed_row.astype(np.int64)),
+        torch.from_numpy(allowed_code),
+    )

@@ -7,10 +7,10 @@ in numpy: padding, the history and candidate exclusions, top-k. It imports neith
 polars, so a cold ``seqrec recommend`` on such a folder starts in a fraction of the time PyTorch
 takes to import.
 
-It differs from ``Recommender`` in two ways, both stated here: histories are always read
-``max_len`` wide (the graph's width is fixed; left padding does not change a model's scores, which
-the contract tests check), and equal scores are ordered by ascending item code, where
-``torch.topk`` leaves their order unspecified. Scores agree with PyTorch's within ``ATOL``.
+It differs from ``Recommender`` in two ways: histories are always read ``max_len`` wide (the
+graph's width is fixed; left padding does not change a model's scores, which the contract tests
+check), and the graph scores the whole catalogue at once (no item blocks). Equal scores come by
+ascending item code, as in ``seqrec.serving.topk``; scores agree with PyTorch's within ``ATOL``.
 """
 
 from __future__ import annotations

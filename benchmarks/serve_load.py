@@ -44,7 +44,11 @@ SETTINGS = {  # name -> extra `seqrec serve` arguments
     "no batching": ["--max-batch", "1"],
     "micro-batching (up to 32, no wait)": ["--max-batch", "32", "--max-wait-ms", "0"],
     "micro-batching (up to 32, 2 ms wait)": ["--max-batch", "32", "--max-wait-ms", "2"],
-}
+    "ONNX, no batching": ["--backend", "onnx", "--max-batch", "1"],
+    "ONNX, micro-batching (up to 32, no wait)": [
+        "--backend", "onnx", "--max-batch", "32", "--max-wait-ms", "0",
+    ],
+}  # fmt: skip
 MALFORMED = [  # (body bytes, what is wrong); every one must get a 4xx
     (b"{", "truncated JSON"),
     (b"\xff\xfe\x00", "not UTF-8"),
@@ -60,8 +64,9 @@ MALFORMED = [  # (body bytes, what is wrong); every one must get a 4xx
 ]
 
 
-def build_beauty_model(beauty_txt: Path, out_dir: Path) -> Path:
-    """An untrained BERT4Rec of the Beauty preset's shapes over Beauty's item vocabulary."""
+def build_beauty_model(beauty_txt: Path, out_dir: Path, onnx: bool) -> Path:
+    """An untrained BERT4Rec of the Beauty preset's shapes over Beauty's item vocabulary (with
+    its ONNX graph when an ONNX setting is measured)."""
     import torch
     import yaml
 
@@ -74,7 +79,9 @@ def build_beauty_model(beauty_txt: Path, out_dir: Path) -> Path:
     torch.manual_seed(0)
     model = build_model(name, n_items=len(items), **preset)
     note = {"note": "untrained: for serving-speed measurements only"}
-    return write_model_folder(out_dir, model, name, items, dataset="beauty", test_metrics=note)
+    return write_model_folder(
+        out_dir, model, name, items, dataset="beauty", test_metrics=note, onnx=onnx
+    )
 
 
 def free_port() -> int:
@@ -276,7 +283,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model_dir
         if args.beauty is not None:
-            model_dir = build_beauty_model(args.beauty, Path(tmp) / "beauty-bert4rec")
+            onnx = any(name.startswith("ONNX") for name in args.settings)
+            model_dir = build_beauty_model(args.beauty, Path(tmp) / "beauty-bert4rec", onnx)
         described = "BERT4Rec, hidden 64, Beauty's 54,542 items (untrained)"
         model = described if args.beauty is not None else str(model_dir or args.url)
         results = {"model": model, "history": args.history, "threads": args.threads}

@@ -270,7 +270,9 @@ def _benchmark(args: argparse.Namespace) -> None:
 
     keep_freed_memory()
     suite = load_suite(args.suite)
-    results = run_suite(suite, quick=args.quick, models=args.models, output=args.output)
+    results = run_suite(
+        suite, quick=args.quick, models=args.models, output=args.output, jobs=args.jobs
+    )
     print("\n" + results.results_md.read_text(encoding="utf-8"))
     print(f"results: {results.results_md}")
 
@@ -303,6 +305,10 @@ def _benchmark_parsers(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("--quick", action="store_true", help="the suite's quick variant")
     bench.add_argument("--models", nargs="+", metavar="NAME", help="train only these entries")
     bench.add_argument("--output", metavar="DIR", help="default benchmarks/results/SUITE[-quick]")
+    bench.add_argument(
+        "--jobs", type=int, default=1, metavar="N",
+        help="train N models at once, one process each, the cores shared out (default 1)",
+    )  # fmt: skip
     bench.set_defaults(func=_benchmark)
 
     tune = commands.add_parser("tune", help="Optuna search around a preset (seqrec[tune])")

@@ -127,6 +127,13 @@ def header(suite: Suite, quick: bool, command: str, info: dict[str, Any]) -> lis
     m = info["machine"]
     threads = f"OMP_NUM_THREADS={m['omp_num_threads']}" if m["omp_num_threads"] else "default"
     seeds = ", ".join(str(s) for s in info["seeds"])
+    jobs = info.get("jobs", 1)
+    parallel = (
+        f"; {jobs} models trained at a time, one process each with "
+        f"{info['threads_per_job']} torch thread(s)"
+        if jobs > 1
+        else ""
+    )
     return [
         f"# Benchmark `{suite.name}`{' (quick variant)' if quick else ''}",
         "",
@@ -134,7 +141,7 @@ def header(suite: Suite, quick: bool, command: str, info: dict[str, Any]) -> lis
         f"- command: `{command}`",
         f"- date: {info['date']}; seqrec commit: {info['commit'] or 'unknown'}",
         f"- machine: {m['cpu']}, {m['cores']} cores ({threads}, {m['torch_threads']} torch "
-        f"threads), {m['os']}, Python {m['python']}, torch {m['torch']}",
+        f"threads), {m['os']}, Python {m['python']}, torch {m['torch']}{parallel}",
         f"- seeds: {seeds}; every model on the same split, users and sampled negatives "
         "(checked through the evaluation-set fingerprints)",
         f"- training wall time of all models and seeds: {info['training_wall_s'] / 60:.1f} min "

@@ -10,17 +10,29 @@ Output folder (default ``benchmarks/results/<suite>/``, ``<suite>-quick/`` for `
 
 A model whose run folder is complete is not trained again, one that was interrupted is resumed,
 and a folder holding a run of another config is an error (delete it or choose ``--output``).
+
+``jobs`` > 1 trains that many entries at once, each in its own process with ``cores // jobs``
+torch threads (at least one): the small models of a suite use one core far better than two
+(``benchmarks/ddp_scaling.py``), so on a 2-core machine two single-thread jobs nearly halve the
+wall time. Entries start in the suite's order, so a suite lists its slowest models first. Every
+run is seeded, so the figures do not depend on ``jobs`` (given the same threads per run).
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from seqrec.arguments import positive_int
 from seqrec.benchmark import plots
 from seqrec.benchmark.report import commit, machine, write_results
 from seqrec.benchmark.results import ModelSummary, Significance, significance, summarise_run
@@ -91,6 +103,43 @@ def ensure_run(config: Config, run_dir: Path) -> str:
     return "trained"
 
 
+def threads_per_job(jobs: int) -> int:
+    """Torch threads of each of ``jobs`` parallel runs: the machine's cores shared out."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _start_job(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _train_entries(
+    jobs: list[tuple[str, Config, Path]], n_jobs: int, log: Callable[[str], None]
+) -> list[str]:
+    """Train, resume or keep each (name, config, run folder); the names trained or resumed."""
+    trained = []
+    if n_jobs <= 1:
+        for i, (name, config, run_dir) in enumerate(jobs, start=1):
+            log(f"[{i}/{len(jobs)}] {name}: {config.model.name} -> {run_dir}")
+            state = ensure_run(config, run_dir)
+            log(f"[{i}/{len(jobs)}] {name}: {state}")
+            trained += [name] if state != "complete" else []
+        return trained
+    threads = threads_per_job(n_jobs)
+    log(f"{len(jobs)} models, {n_jobs} at a time, {threads} torch thread(s) each")
+    spawn = multiprocessing.get_context("spawn")  # no forked torch thread pools
+    with ProcessPoolExecutor(n_jobs, spawn, _start_job, (threads,)) as pool:
+        futures = [(name, pool.submit(ensure_run, config, out)) for name, config, out in jobs]
+        try:
+            for i, (name, future) in enumerate(futures, start=1):
+                state = future.result()  # an entry's error stops the suite, as without jobs
+                log(f"[{i}/{len(jobs)}] {name}: {state}")
+                trained += [name] if state != "complete" else []
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # entries not started yet are not trained
+            raise
+    return trained
+
+
 def _selected(suite: Suite, models: Sequence[str] | None) -> list[Entry]:
     return [suite.entry(name) for name in models] if models else list(suite.entries)
 
@@ -102,25 +151,24 @@ def run_suite(
     output: Path | str | None = None,
     log: Callable[[str], None] = print,
     command: str | None = None,
+    jobs: int = 1,
 ) -> SuiteResults:
-    """Train the suite's models (or only ``models``), then tabulate every complete one."""
+    """Train the suite's models (or only ``models``), ``jobs`` at a time, then tabulate every
+    complete one."""
+    jobs = positive_int(jobs, "jobs")
     out = Path(output) if output is not None else output_dir(suite, quick)
-    started, trained = time.perf_counter(), []
-    chosen = _selected(suite, models)
-    for i, entry in enumerate(chosen, start=1):
-        run_dir = out / "runs" / entry.name
-        config = suite.config_of(entry, quick, run_dir)
-        log(f"[{i}/{len(chosen)}] {entry.name}: {entry.config} -> {run_dir}")
-        state = ensure_run(config, run_dir)
-        log(f"[{i}/{len(chosen)}] {entry.name}: {state}")
-        if state != "complete":
-            trained.append(entry.name)
+    started = time.perf_counter()
+    chosen = [
+        (e.name, suite.config_of(e, quick, out / "runs" / e.name), out / "runs" / e.name)
+        for e in _selected(suite, models)
+    ]  # every entry's config checked before any training
+    trained = _train_entries(chosen, jobs, log)
     done = [e for e in suite.entries if is_complete(out / "runs" / e.name)]
     summaries = _summaries(suite, done, quick, out)
     tests = {p: significance(summaries, p, suite.metric) for p in summaries[0].metrics}
     first = summaries[0].config
     info = {
-        "command": command or _command(suite, quick, models, output),
+        "command": command or _command(suite, quick, models, output, jobs),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine(),
         "commit": commit(),
@@ -128,6 +176,8 @@ def run_suite(
         "elapsed_s": time.perf_counter() - started,
         "training_wall_s": sum(t.wall_s for s in summaries for t in s.seeds),
         "trained_now": trained,
+        "jobs": jobs,
+        "threads_per_job": threads_per_job(jobs) if jobs > 1 else torch.get_num_threads(),
     }
     out.mkdir(parents=True, exist_ok=True)
     md, js = write_results(out, suite, quick, summaries, tests, info)
@@ -151,11 +201,12 @@ def _summaries(suite: Suite, done: list[Entry], quick: bool, out: Path) -> list[
 
 
 def _command(
-    suite: Suite, quick: bool, models: Sequence[str] | None, output: Path | str | None
+    suite: Suite, quick: bool, models: Sequence[str] | None, output: Path | str | None, jobs: int
 ) -> str:
     named = suite.path.parent.resolve() == SUITES_DIR.resolve()
     parts = ["seqrec", "benchmark", suite.name if named else str(suite.path)]
     parts += ["--quick"] if quick else []
     parts += ["--models", *models] if models else []
     parts += ["--output", str(output)] if output is not None else []
+    parts += ["--jobs", str(jobs)] if jobs > 1 else []
     return shlex.join(parts)

@@ -50,7 +50,9 @@ from seqrec.nn.mlp import ACTIVATIONS, MLP, xavier_init
 from seqrec.nn.rnn import GRU_TYPES
 
 Activation = Literal["sigmoid", "relu", "prelu", "dice", "none"]
-MAX_SCORED_STEPS = 1 << 19  # (user, candidate, history position) triples per prediction pass
+# (user, candidate, history position) triples per prediction pass; smaller passes keep the
+# evolution's (users, candidates, H) states in cache (2^19 took 1.5x longer for DIEN's full ranking)
+MAX_SCORED_STEPS = 1 << 17
 
 
 def check_ctr_config(config: object, name: str) -> None:

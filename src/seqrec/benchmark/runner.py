@@ -25,7 +25,7 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,16 +128,16 @@ def _train_entries(
     log(f"{len(jobs)} models, {n_jobs} at a time, {threads} torch thread(s) each")
     spawn = multiprocessing.get_context("spawn")  # no forked torch thread pools
     with ProcessPoolExecutor(n_jobs, spawn, _start_job, (threads,)) as pool:
-        futures = [(name, pool.submit(ensure_run, config, out)) for name, config, out in jobs]
-        try:
-            for i, (name, future) in enumerate(futures, start=1):
-                state = future.result()  # an entry's error stops the suite, as without jobs
-                log(f"[{i}/{len(jobs)}] {name}: {state}")
-                trained += [name] if state != "complete" else []
+        futures = {pool.submit(ensure_run, config, out): name for name, config, out in jobs}
+        states = {}
+        try:  # in the order they finish, so that an entry's error stops the suite at once
+            for done, future in enumerate(as_completed(futures), start=1):
+                states[futures[future]] = future.result()
+                log(f"[{done}/{len(jobs)}] {futures[future]}: {states[futures[future]]}")
         except BaseException:
             pool.shutdown(cancel_futures=True)  # entries not started yet are not trained
             raise
-    return trained
+    return [name for name, _, _ in jobs if states[name] != "complete"]
 
 
 def _selected(suite: Suite, models: Sequence[str] | None) -> list[Entry]:

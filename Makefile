@@ -36,6 +36,7 @@ bench: setup
 	$(PY) benchmarks/data_pipeline.py
 	$(PY) benchmarks/full_ranking.py
 	$(PY) benchmarks/eval_widths.py
+	$(PY) benchmarks/ctr_full_ranking.py
 	$(PY) benchmarks/lightning_overhead.py
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/vs_recbole.py

@@ -132,17 +132,43 @@ class Columns:
 
 
 @dataclass(frozen=True)
+class ClickLabelsConfig:
+    """Click labels from the data, for click-through models and the ``labelled`` protocol.
+
+    ``column`` (e.g. ``rating`` or ``label``; None: no labels) gives each interaction its label:
+    with a ``threshold``, 1 where the value is at least the threshold and 0 below it (RecBole's
+    ``threshold: {rating: 4}``); without one, the column must hold 0 and 1 only. Every
+    interaction stays in the sequences whatever its label: a label says whether a shown item was
+    clicked, not whether it happened. DIN and DIEN then train on each training interaction
+    with its own label instead of sampled non-clicks, and the ``labelled`` protocol scores every
+    held-out interaction as one impression with its label (AUC, GAUC, LogLoss). Other models
+    train as without labels.
+    """
+
+    column: str | None = None
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and self.column is None:
+            raise ConfigError("data.click_labels.threshold: applies with data.click_labels.column")
+
+
+@dataclass(frozen=True)
 class SplitConfig:
     """How to hold out validation and test targets.
 
     ``leave_one_out``: last item test, second-to-last validation. ``temporal``: global cut-offs
     given as times (``test_time``/``valid_time``) or as shares of interactions
-    (``test_quantile``/``valid_quantile``). ``file``: the data's ``column`` says train/valid/test.
+    (``test_quantile``/``valid_quantile``). ``ratio``: per user in time order, the newest
+    ``ratios[2]`` share of the interactions is test, the ``ratios[1]`` share before it
+    validation, the rest training (RecBole's ``RS`` split grouped by user, ordered by time, with
+    its rounding). ``file``: the data's ``column`` says train/valid/test.
     ``train_on_validation`` moves the validation targets into training and leaves no validation
     set, as the BERT4Rec authors train their final model (then train a fixed number of steps).
     """
 
-    kind: Literal["leave_one_out", "temporal", "file"] = "leave_one_out"
+    kind: Literal["leave_one_out", "temporal", "ratio", "file"] = "leave_one_out"
+    ratios: tuple[float, ...] = field(default=(0.8, 0.1, 0.1), metadata=at_least(0))
     test_quantile: float | None = field(default=None, metadata=between(0, 1))
     valid_quantile: float | None = field(default=None, metadata=between(0, 1))
     test_time: float | None = None
@@ -152,6 +178,11 @@ class SplitConfig:
     train_on_validation: bool = False
 
     def __post_init__(self) -> None:
+        if len(self.ratios) != 3 or not self.ratios[0] > 0:
+            raise ConfigError(
+                f"data.split.ratios: expected [train, valid, test] shares with train > 0, got "
+                f"{list(self.ratios)}"
+            )
         if self.kind != "temporal":
             return
         if (self.test_quantile is None) == (self.test_time is None):
@@ -214,6 +245,7 @@ class DataConfig:
     min_item_interactions: int = field(default=0, metadata=at_least(0))
     max_len: int | None = field(default=None, metadata=at_least(1))  # newest max_len per user
     duplicates: Literal["keep", "drop", "error"] = "keep"
+    click_labels: ClickLabelsConfig = field(default_factory=ClickLabelsConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     item_features: FeatureConfig = field(default_factory=FeatureConfig)
     user_features: FeatureConfig = field(default_factory=FeatureConfig)
@@ -231,6 +263,8 @@ class DataConfig:
             raise ConfigError(
                 "data.streaming: a split from a file column needs data.streaming: false"
             )
+        if self.click_labels.column is not None:
+            raise ConfigError("data.click_labels: labels from a column need data.streaming: false")
         for which in ("item_features", "user_features"):
             cfg = getattr(self, which)
             if cfg.fields and cfg.path is None:

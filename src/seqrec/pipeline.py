@@ -64,7 +64,7 @@ from seqrec.errors import (
     SeqrecError,
     first_line,
 )
-from seqrec.evaluation.evaluator import Evaluator, check_metric_name
+from seqrec.evaluation.evaluator import Evaluator, check_metric_name, has_gauc_users
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult, across_seeds
@@ -253,8 +253,14 @@ def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     ev = config.evaluation
     if len(data.split.valid) == 0:
         return None
-    metrics = tuple(dict.fromkeys((*ev.metrics, config.training.early_stopping_metric)))
-    return _evaluator(ev, data, ev.valid_protocol or ev.protocols[0], True, metrics)
+    early = config.training.early_stopping_metric
+    metrics = tuple(dict.fromkeys((*ev.metrics, early)))
+    protocol = ev.valid_protocol or ev.protocols[0]
+    if protocol == "labelled" and not has_gauc_users(data.split.valid) and early.upper() != "GAUC":
+        # few held-out interactions per user (a ratio split of short sequences): validation
+        # goes without GAUC, which it would not stop on; the test set may still have it
+        metrics = tuple(m for m in metrics if m.upper() != "GAUC")
+    return _evaluator(ev, data, protocol, True, metrics)
 
 
 def _test_evaluator(ev: EvaluationConfig, data: PreparedData, protocol: str) -> Evaluator:

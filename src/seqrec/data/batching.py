@@ -40,15 +40,17 @@ def pad_left(
     return out
 
 
-def pad_targets(seqs: Sequences, rows: np.ndarray) -> np.ndarray:
-    """All items of each row, right-padded with 0 to the longest row: (B, T) int64."""
+def pad_targets(seqs: Sequences, rows: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """All items of each row, right-padded with 0 to the longest row: (B, T) int64; or, given
+    ``values`` aligned with ``seqs.items`` (e.g. its labels), those values in the same places."""
     rows = np.asarray(rows, dtype=np.int64)
     starts, lengths = seqs.offsets[rows], seqs.lengths[rows]
     width = max(int(lengths.max(initial=0)), 1)
     cols = np.arange(width)
     valid = cols[None, :] < lengths[:, None]  # (B, T)
-    out = np.full((len(rows), width), PAD, dtype=np.int64)
-    out[valid] = seqs.items[(starts[:, None] + cols[None, :])[valid]]
+    source = seqs.items if values is None else values
+    out = np.full((len(rows), width), PAD, dtype=source.dtype)
+    out[valid] = source[(starts[:, None] + cols[None, :])[valid]]
     return out
 
 

@@ -103,6 +103,13 @@ class SequenceCorpus:
             f"exact duplicates (rows identical to an earlier row): {self.duplicate_rows:,}, {done}"
         )
         lines += [step.describe() for step in self.filters]
+        labels = self.sequences.labels
+        if labels is not None:
+            clicked = int(labels.sum())
+            lines.append(
+                f"click labels: {clicked:,} clicked, {len(labels) - clicked:,} not clicked "
+                "(all kept in the sequences)"
+            )
         lines.append(
             f"kept {self.n_interactions:,} interactions ({self.n_users:,} users, "
             f"{self.n_items:,} items)"

@@ -6,6 +6,8 @@ Three ways to split a ``SequenceCorpus``:
   validation target; training sees neither. The test context includes the validation item.
 - ``temporal_split``: one global time cut-off (and an optional earlier one for validation); training
   sees only interactions before the first cut-off.
+- ``ratio_split``: per user in time order, the newest shares of the interactions are test and
+  validation (RecBole's ``RS`` split grouped by user).
 - ``labelled_split``: every interaction carries a user-given label ``train``/``valid``/``test``.
 
 Users that cannot be evaluated (too short, or nothing after a cut-off) stay in training where their
@@ -141,6 +143,46 @@ def temporal_split(
     return Split(train, valid, test, notes)
 
 
+def ratio_counts(lengths: np.ndarray, ratios: tuple[float, float, float]) -> np.ndarray:
+    """(train, valid, test) interaction counts per user (U, 3), RecBole's ``_calcu_split_ids``:
+    the shares normalised to sum 1, valid and test rounded down, training the rest; then test,
+    and after it validation, get one interaction where its share is above 0 but below one
+    interaction, while training keeps more than one."""
+    shares = np.asarray(ratios, dtype=np.float64) / float(sum(ratios))
+    exact = shares[None, :] * lengths[:, None]  # (U, 3)
+    counts = exact.astype(np.int64)
+    counts[:, 0] = lengths - counts[:, 1:].sum(1)
+    for part in (2, 1):
+        bump = (counts[:, 0] > 1) & (exact[:, part] > 0) & (exact[:, part] < 1)
+        counts[:, part] += bump
+        counts[:, 0] -= bump
+    return counts
+
+
+def ratio_split(corpus: SequenceCorpus, ratios: tuple[float, float, float]) -> Split:
+    """Per user in time order: training, then validation, then test interactions, in the
+    shares ``ratios`` (see ``ratio_counts``). Every held-out interaction is a target; the
+    validation context is the user's training part, the test context adds the validation part.
+    """
+    seqs = corpus.sequences
+    n = seqs.lengths
+    counts = ratio_counts(n, ratios)
+    train_end, valid_end = counts[:, 0], counts[:, 0] + counts[:, 1]
+    start = np.zeros_like(n)
+    users = np.arange(corpus.n_users)
+    train = seqs.slice_rows(start, train_end)
+    valid = _eval_set(users, train, seqs.slice_rows(train_end, valid_end))
+    test = _eval_set(users, seqs.slice_rows(start, valid_end), seqs.slice_rows(valid_end, n))
+    notes = ()
+    unevaluated = corpus.n_users - len(test)
+    if unevaluated:
+        notes = (
+            f"{unevaluated:,} users have no test interaction at ratios {list(ratios)} "
+            "(too few interactions); theirs stay in training",
+        )
+    return Split(train, valid, test, notes)
+
+
 def time_quantile(corpus: SequenceCorpus, q: float) -> float:
     """The timestamp below which a share ``q`` of all interactions fall (to pick a cut-off)."""
     if corpus.sequences.timestamps is None:
@@ -176,8 +218,11 @@ def _mask_rows(seqs: Sequences, keep: np.ndarray) -> Sequences:
     counts = np.bincount(seqs.row_ids(), weights=keep, minlength=len(seqs)).astype(np.int64)
     offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
-    stamps = None if seqs.timestamps is None else seqs.timestamps[keep]
-    return Sequences(offsets, seqs.items[keep], stamps)
+    return seqs.at_positions(offsets, keep)
+
+
+def _stacked(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
+    return None if first is None or second is None else np.concatenate([first, second])
 
 
 def train_on_validation(split: Split) -> Split:
@@ -191,10 +236,9 @@ def train_on_validation(split: Split) -> Split:
     stacked = Sequences(
         np.concatenate([train.offsets, test.context.offsets[1:] + train.offsets[-1]]),
         np.concatenate([train.items, test.context.items]),
-        None
-        if train.timestamps is None or test.context.timestamps is None
-        else np.concatenate([train.timestamps, test.context.timestamps]),
-    )
+        *(_stacked(getattr(train, name), getattr(test.context, name))
+          for name in ("timestamps", "labels")),
+    )  # fmt: skip
     rows = np.arange(len(train))
     rows[test.users] = len(train) + np.arange(len(test))
     empty = Sequences(np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64))

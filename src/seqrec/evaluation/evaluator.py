@@ -25,7 +25,9 @@ Click-through metrics (``AUC``, ``GAUC``, ``LogLoss``, see ``seqrec.metrics.ctr`
 for beside the ranking metrics under a sampled protocol: every scored candidate is then an
 impression, the user's target(s) clicked (label 1) and the sampled negatives not (label 0). They
 come from the same ``predict`` scores as the ranks, in the same pass. ``LogLoss`` needs scores
-that are probabilities: only models with ``predicts_probabilities = True`` get it.
+that are probabilities: only models with ``predicts_probabilities = True`` get it. Under the
+``labelled`` protocol the impressions are the held-out interactions themselves, each with its
+click label from the data, and only these metrics apply.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from seqrec.data.batching import history_coo, pad_left, pad_targets
 from seqrec.data.sampling import sample_negatives
 from seqrec.data.splits import EvalSet
 from seqrec.evaluation.distributed import all_gather, world
-from seqrec.evaluation.protocols import FullRanking, Protocol, SampledRanking
+from seqrec.evaluation.protocols import FullRanking, LabelledImpressions, Protocol, SampledRanking
 from seqrec.evaluation.result import EvalResult, Impressions
 from seqrec.metrics.accumulators import RankingMetrics
 from seqrec.metrics.ctr import canonical_name, is_ctr_metric
@@ -89,6 +91,16 @@ def _distinct(targets: Tensor) -> Tensor:
     return ordered.masked_fill(repeat, 0)
 
 
+def has_gauc_users(eval_set: EvalSet) -> bool:
+    """Whether some user of a labelled evaluation set has held-out interactions of both labels
+    (GAUC skips every other user)."""
+    targets = eval_set.targets
+    if targets.labels is None or len(eval_set) == 0:
+        return False
+    clicks = np.add.reduceat(targets.labels, targets.offsets[:-1])
+    return bool(((clicks > 0) & (clicks < targets.lengths)).any())
+
+
 class Evaluator:
     """Evaluates models on one evaluation set under one protocol.
 
@@ -121,10 +133,13 @@ class Evaluator:
             check_metric_name(name)
         self.ctr_metrics = tuple(canonical_name(m) for m in self.metrics if is_ctr_metric(m))
         self.ranking_metrics = tuple(m for m in self.metrics if not is_ctr_metric(m))
-        if self.ctr_metrics and not isinstance(protocol, SampledRanking):
+        if isinstance(protocol, LabelledImpressions):
+            self._check_labelled()
+        elif self.ctr_metrics and not isinstance(protocol, SampledRanking):
             raise ValueError(
-                f"{', '.join(self.ctr_metrics)} need a sampled protocol (uniformN or popularN), "
-                f"not {protocol.name!r}: only there is every user's set of non-clicked items given"
+                f"{', '.join(self.ctr_metrics)} need a sampled protocol (uniformN or popularN) "
+                f"or labelled, not {protocol.name!r}: only there is every user's set of "
+                "non-clicked items given"
             )
         self.negatives: np.ndarray | None = None
         weights = None
@@ -134,6 +149,27 @@ class Evaluator:
             weights = item_counts if protocol.sampler == "popular" else None
             self.negatives = self._negatives(weights, cache_dir)
         self.fingerprint = self._fingerprint(weights)
+
+    def _check_labelled(self) -> None:
+        """The labelled protocol needs click labels, CTR metrics only and, for GAUC, a user
+        with both labels."""
+        labels = self.eval_set.targets.labels
+        if labels is None:
+            raise ValueError(
+                "the labelled protocol scores held-out interactions against their click labels, "
+                "and the data has none: set data.click_labels"
+            )
+        if self.ranking_metrics or not self.ctr_metrics:
+            shown = ", ".join(self.ranking_metrics) or "no metric"
+            raise ValueError(
+                f"the labelled protocol gives AUC, GAUC and LogLoss only, not {shown}: it has no "
+                "candidates to rank (rank under full, uniformN or popularN in another run)"
+            )
+        if "GAUC" in self.ctr_metrics and not has_gauc_users(self.eval_set):
+            raise ValueError(
+                "GAUC: no user has both a clicked and a non-clicked held-out interaction (with "
+                "leave_one_out each has one; use a ratio split or a temporal one with targets: all)"
+            )
 
     def _negatives(self, weights: np.ndarray | None, cache_dir: Path | None) -> np.ndarray:
         protocol = self.protocol
@@ -165,6 +201,8 @@ class Evaluator:
             es.targets.items,
         ):
             digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+        if isinstance(self.protocol, LabelledImpressions):
+            digest.update(np.ascontiguousarray(es.targets.labels, dtype=np.float64).tobytes())
         if weights is not None:
             digest.update(np.ascontiguousarray(weights, dtype=np.float64).tobytes())
         digest.update(f"{self.protocol}|{self.n_items}".encode())
@@ -233,6 +271,8 @@ class Evaluator:
         item_seq = torch.from_numpy(pad_left(es.context, rows, width))
         users = torch.from_numpy(es.users[rows])
         batch = SequenceBatch(item_seq=item_seq, users=users).to(device)
+        if isinstance(self.protocol, LabelledImpressions):
+            return self._labelled_chunk(model, batch, rows, device)
         targets = _distinct(torch.from_numpy(pad_targets(es.targets, rows))).to(device)  # (B, T)
         if isinstance(self.protocol, FullRanking):
             return self._full_ranks(model, batch, rows, targets), None
@@ -247,6 +287,23 @@ class Evaluator:
         shown = candidates > 0  # (B, T + N): padding targets are no impressions
         row = torch.from_numpy(rows).to(device)[:, None].expand_as(candidates)  # eval-set row
         return ranks, (scores[shown].cpu(), relevant[shown].cpu().long(), row[shown].cpu())
+
+    def _labelled_chunk(
+        self,
+        model: SequentialRecommender,
+        batch: SequenceBatch,
+        rows: np.ndarray,
+        device: str | torch.device,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """No ranks (B, 0); every held-out interaction (a repeated item too) as an impression."""
+        targets = self.eval_set.targets
+        shown_items = torch.from_numpy(pad_targets(targets, rows)).to(device)  # (B, T), 0 pads
+        labels = torch.from_numpy(pad_targets(targets, rows, targets.labels))  # (B, T)
+        scores = model.predict(batch, shown_items).float().cpu()
+        shown = (shown_items > 0).cpu()
+        row = torch.from_numpy(rows)[:, None].expand_as(shown)  # eval-set row
+        no_ranks = torch.zeros((len(rows), 0))
+        return no_ranks, (scores[shown], labels[shown].long(), row[shown])
 
     def _full_ranks(
         self, model: SequentialRecommender, batch: SequenceBatch, rows: np.ndarray, targets: Tensor

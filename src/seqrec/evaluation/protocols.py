@@ -7,6 +7,11 @@
 - ``SampledRanking``: the target against ``n_negatives`` items the user never interacted with,
   drawn uniformly or by popularity (interaction counts over the whole corpus, as in the BERT4Rec
   authors' code). The sample is seeded and cached, so every model compared sees the same one.
+- ``LabelledImpressions`` (``labelled``): no candidates drawn; every held-out interaction is one
+  impression, shown to the model with the user's evaluation context and scored against its
+  click label from the data (``data.click_labels``). Only the click-through metrics (AUC, GAUC,
+  LogLoss) apply. With ``leave_one_out`` every user has one impression, so GAUC needs a split
+  that holds out several per user (``temporal`` with ``targets: all``).
 
 Sampled and full-ranking figures are not comparable; the protocol's name goes with every figure.
 """
@@ -43,19 +48,29 @@ class SampledRanking:
         return f"{self.sampler}{self.n_negatives}"
 
 
-Protocol = FullRanking | SampledRanking
+@dataclass(frozen=True)
+class LabelledImpressions:
+    @property
+    def name(self) -> str:
+        return "labelled"
+
+
+Protocol = FullRanking | SampledRanking | LabelledImpressions
 
 _SAMPLED = re.compile(r"^(uniform|popular)(\d+)$")
-PROTOCOL_NAMES = ("full", "full-keep-history", "uniform<N>", "popular<N>")
+PROTOCOL_NAMES = ("full", "full-keep-history", "uniform<N>", "popular<N>", "labelled")
 
 
 def parse_protocol(name: str, seed: int = 12345) -> Protocol:
-    """'full', 'full-keep-history', 'uniform100', 'popular100' (any N) -> a protocol."""
+    """'full', 'full-keep-history', 'uniform100', 'popular100' (any N), 'labelled' -> a
+    protocol."""
     key = name.strip().lower()
     if key == "full":
         return FullRanking()
     if key == "full-keep-history":
         return FullRanking(exclude_history=False)
+    if key == "labelled":
+        return LabelledImpressions()
     match = _SAMPLED.match(key)
     if match:
         return SampledRanking(int(match.group(2)), match.group(1), seed)

@@ -8,8 +8,9 @@ Two kinds of batch (``CTRSamples.from_batch``):
   models set ``train_on_prefixes``, so windows end at every ``training.window_step``-th item down
   to the shortest; with step 1 every prefix of every training sequence is a sample, with a
   history of its newest ``max_len`` items, exactly RecBole's per-prefix samples.
-- **Labelled impressions** (``target_item`` and ``label`` set, e.g. a rating threshold or a
-  ``label`` column): ``item_seq`` is the history, ``target_item`` the shown item with its label.
+- **Labelled impressions** (``target_item`` and ``label`` set: the training windows of data
+  with ``data.click_labels``, a rating threshold or a ``label`` column): ``item_seq`` is the
+  history, ``target_item`` the shown item with its label; ``n_negatives`` is not used.
 
 For DIEN's auxiliary loss every history position also gets one sampled item other than the
 one clicked there (``noclick``). All draws come from the given generator and are vectorised.

@@ -13,7 +13,9 @@ in ``seqrec.nn.rnn`` and ``seqrec.nn.interest`` under RecBole's names.
 
 Training samples come from training windows (see ``seqrec.models.ctr_samples``): the newest
 item of a window is the click, ``n_negatives`` sampled items are non-clicks, drawn anew in every
-batch from the training generator.
+batch from the training generator; on data with click labels (``data.click_labels``) the newest
+item is an impression with its own label instead, and nothing is sampled but the auxiliary
+loss's non-clicks.
 
 Differences from RecBole 1.2.1's DIEN, on purpose: sequences are left-padded; the auxiliary loss
 reads real positions only and is computed once per history, not once per sample; negatives are
@@ -128,6 +130,9 @@ class DIEN(nn.Module):
     # each window's last item is its only sample: windows also end before train_seq_len items
     # (with training.window_step 1, every prefix of every training sequence is a sample)
     train_on_prefixes: ClassVar[bool] = True
+    # on data with click labels (data.click_labels) each window's newest item is a labelled
+    # impression, and no non-click is sampled
+    trains_on_click_labels: ClassVar[bool] = True
 
     def __init__(self, config: DIENConfig) -> None:
         super().__init__()

@@ -4,7 +4,8 @@ Prediction", KDD 2018), DIEN's simpler sibling.
 The target item's attention over the embedded behaviour sequence pools the history into one
 interest vector (no recurrence, no evolution); an MLP over ``[interest, target, interest *
 target, user]`` gives the click logit, trained with BCE on clicks and sampled non-clicks (the
-samples of ``seqrec.models.ctr_samples``).
+samples of ``seqrec.models.ctr_samples``), or on the data's own labelled impressions when it has
+click labels (``data.click_labels``).
 
 The attention unit is ``seqrec.nn.interest.SequenceAttLayer``. As in the paper and RecBole,
 its weights are not normalised by a softmax by default (``softmax_stag=False``: the intensity of
@@ -65,6 +66,9 @@ class DIN(nn.Module):
     # each window's last item is its only sample: windows also end before train_seq_len items
     # (with training.window_step 1, every prefix of every training sequence is a sample)
     train_on_prefixes: ClassVar[bool] = True
+    # on data with click labels (data.click_labels) each window's newest item is a labelled
+    # impression, and no non-click is sampled
+    trains_on_click_labels: ClassVar[bool] = True
 
     def __init__(self, config: DINConfig) -> None:
         super().__init__()
@@ -133,7 +137,8 @@ class DIN(nn.Module):
     def calculate_loss(
         self, batch: SequenceBatch, generator: torch.Generator | None = None
     ) -> Tensor:
-        """BCE over the clicked and the sampled non-clicked targets of each window."""
+        """BCE over the clicked and the sampled non-clicked targets of each window, or over
+        the labelled impressions of a labelled batch."""
         width = batch.item_seq.shape[1]
         limit = self.max_len if batch.label is not None else self.train_seq_len
         if width > limit:

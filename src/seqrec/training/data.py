@@ -67,6 +67,17 @@ def training_windows(
     return pad_left(block, np.arange(len(block)), seq_len), rows
 
 
+def window_end_labels(
+    train: Sequences, seq_len: int, step: int | None = None, prefixes: bool = False
+) -> np.ndarray:
+    """The click label of each window's newest item (N,) float32, in ``training_windows``'
+    order; ``train`` must carry labels (``data.click_labels``)."""
+    if train.labels is None:
+        raise ValueError("the training sequences carry no click labels")
+    rows, ends = window_bounds(train.lengths, seq_len, step, prefixes)
+    return train.labels[train.offsets[rows] + ends - 1]
+
+
 WIDTH_STEP = 8  # bucketed batches are as wide as their longest window, rounded up to this
 
 
@@ -165,9 +176,11 @@ class WindowDataset(torch.utils.data.Dataset):
         seen: Sequences | None = None,
         widths: np.ndarray | None = None,
         last_item_copy_from: int | None = None,
+        labels: np.ndarray | None = None,
     ) -> None:
         self.windows, self.users, self.seen, self.widths = windows, users, seen, widths
         self.last_item_copy_from = last_item_copy_from
+        self.labels = labels
 
     def __len__(self) -> int:
         return len(self.windows)
@@ -187,6 +200,11 @@ class WindowDataset(torch.utils.data.Dataset):
         if self.seen is not None:  # each user's sorted distinct items, 0-padded in front
             width = max(int(self.seen.lengths[users].max(initial=0)), 1)
             seen = torch.from_numpy(pad_left(self.seen, users, width))  # (B, S)
+        if self.labels is not None:  # labelled impressions: history, shown item, its label
+            return SequenceBatch(
+                item_seq[:, :-1], torch.from_numpy(users), seen=seen, last_item_only=last_only,
+                target_item=item_seq[:, -1], label=torch.from_numpy(self.labels[index]),
+            )  # fmt: skip
         return SequenceBatch(item_seq, torch.from_numpy(users), seen=seen, last_item_only=last_only)
 
 
@@ -198,7 +216,10 @@ class WindowDataModule(L.LightningDataModule):
     batches windows of similar length together, each batch only as wide as it needs (models
     read positions counted back from the newest item, so the padding they lose changed nothing).
     ``last_item_copy`` adds one visit of every window per epoch, after its ``dupe_factor``
-    masked ones, trained on its newest item only.
+    masked ones, trained on its newest item only. ``click_labels`` (models that set
+    ``trains_on_click_labels``, on data with ``data.click_labels``) makes every batch labelled
+    impressions: each window's older items are the history, its newest item the shown item, with
+    that interaction's label (``SequenceBatch.target_item`` and ``label``).
     """
 
     def __init__(
@@ -214,6 +235,7 @@ class WindowDataModule(L.LightningDataModule):
         length_buckets: bool = False,
         last_item_copy: bool = False,
         prefixes: bool = False,
+        click_labels: bool = False,
     ) -> None:
         super().__init__()
         windows, users = training_windows(train, seq_len, step, prefixes)
@@ -222,7 +244,8 @@ class WindowDataModule(L.LightningDataModule):
         seen = sorted_distinct(train) if with_seen else None
         self.widths = bucket_widths(windows) if length_buckets else None
         copy_from = dupe_factor if last_item_copy else None
-        self.dataset = WindowDataset(windows, users, seen, self.widths, copy_from)
+        labels = window_end_labels(train, seq_len, step, prefixes) if click_labels else None
+        self.dataset = WindowDataset(windows, users, seen, self.widths, copy_from, labels)
         self.batch_size, self.seed = batch_size, seed
         self.dupe_factor = dupe_factor + (1 if last_item_copy else 0)  # visits per window
         self.num_workers = num_workers

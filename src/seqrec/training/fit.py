@@ -175,6 +175,7 @@ def fit(
         length_buckets=cfg.length_buckets,
         last_item_copy=cfg.last_item_copy,
         prefixes=getattr(model, "train_on_prefixes", False),
+        click_labels=getattr(model, "trains_on_click_labels", False) and train.labels is not None,
     )  # fmt: skip
     if writes_run_folder():
         ckpt_dir.mkdir(parents=True, exist_ok=True)

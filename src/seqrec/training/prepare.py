@@ -22,11 +22,13 @@ from seqrec.data.features import (
     read_feature_file,
     retype,
 )
+from seqrec.data.labels import with_click_labels
 from seqrec.data.readers import read_interactions
 from seqrec.data.splits import (
     Split,
     labelled_split,
     leave_one_out,
+    ratio_split,
     temporal_split,
     time_quantile,
     train_on_validation,
@@ -76,6 +78,8 @@ def _held_out(corpus: SequenceCorpus, frame: pl.DataFrame | None, cfg: SplitConf
         if cfg.valid_quantile is not None:
             valid = time_quantile(corpus, cfg.valid_quantile)
         return temporal_split(corpus, test, valid, cfg.targets)
+    if cfg.kind == "ratio":
+        return ratio_split(corpus, cfg.ratios)
     if cfg.column not in frame.columns:
         raise ConfigError(
             f"data.split.column: the data has no column {cfg.column!r} "
@@ -173,7 +177,8 @@ def streamed_corpus(data: DataConfig) -> SequenceCorpus:
 
 
 def prepare_data(data: DataConfig) -> PreparedData:
-    """Read, filter (rating, k-core, newest ``max_len``), encode and split; load side features.
+    """Read, filter (rating, k-core, newest ``max_len``), encode, label and split; load side
+    features.
 
     With ``data.streaming`` the corpus comes from the streaming path and no frame is held
     (``make_split`` and the features then never need one: ``DataConfig`` checks that).
@@ -183,6 +188,8 @@ def prepare_data(data: DataConfig) -> PreparedData:
     else:
         frame = read_frame(data)
         corpus = build_corpus(frame, **asdict(_preprocessing(data)))
+        if data.click_labels.column is not None:
+            corpus = with_click_labels(corpus, frame, data.click_labels, data.dataset)
     try:
         split = make_split(corpus, frame, data.split)
     except ValueError as error:  # the split's own checks: labels, cut-offs against the data

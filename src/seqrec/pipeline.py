@@ -68,6 +68,7 @@ from seqrec.evaluation.evaluator import Evaluator, check_metric_name, has_gauc_u
 from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult, across_seeds
+from seqrec.metrics.ctr import is_ctr_metric
 from seqrec.models.pop import Pop
 from seqrec.reporting import save_results, write_report, write_seeds_report
 from seqrec.training.data import MIN_WINDOW
@@ -197,6 +198,24 @@ def check_evaluation(config: Config) -> None:
                 check_metric_name(name)
             except ValueError as error:
                 raise ConfigError(f"{key}: {error}") from error
+    _check_labelled(config)
+
+
+def _check_labelled(config: Config) -> None:
+    """The labelled protocol measures click-through metrics only, in its test and validation."""
+    ev = config.evaluation
+    early = config.training.early_stopping_metric
+    if (ev.valid_protocol or ev.protocols[0]) == "labelled" and not is_ctr_metric(early):
+        raise ConfigError(
+            f"training.early_stopping_metric: {early} ranks candidates, and validation runs "
+            "under the labelled protocol: use AUC, GAUC or LogLoss"
+        )
+    ranking = [m for m in ev.metrics if not is_ctr_metric(m)]
+    if "labelled" in ev.protocols and ranking:
+        raise ConfigError(
+            f"evaluation.metrics: {', '.join(ranking)} rank candidates, and the labelled protocol "
+            "has none: give AUC, GAUC or LogLoss only (rank in another run)"
+        )
 
 
 def device_for(config: Config) -> str:

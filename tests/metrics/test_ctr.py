@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from seqrec.metrics import CTRMetrics, auc, ctr_summary, gauc, group_auc, log_loss, summarise
+from seqrec.metrics.ctr import ctr_resamples, ctr_seeds_summary
 
 
 def pairwise_auc(scores: list[float], labels: list[int]) -> float:
@@ -178,3 +179,24 @@ def test_intervals_share_the_draws_of_the_ranking_metrics() -> None:
     assert summary["GAUC"]["ci_low"] == pytest.approx(reference["ci_low"])
     assert summary["GAUC"]["ci_high"] == pytest.approx(reference["ci_high"])
     assert summary["GAUC"]["mean"] == pytest.approx(reference["mean"])
+
+
+def test_several_seeds_average_each_seeds_metric_and_each_resample() -> None:
+    """The CTR metrics of a seed mean: the mean of the seeds' values, and an interval from the
+    same user resamples averaged over the seeds (so identical seeds give one seed's interval)."""
+    names = ["AUC", "GAUC", "LogLoss"]
+    _, labels, users = random_case(3)
+    gen = torch.Generator().manual_seed(9)
+    seeds = [(torch.rand(len(labels), generator=gen), labels, users) for _ in range(3)]
+    single = ctr_summary(*seeds[0], names, n_resamples=300, seed=2)
+    same = ctr_seeds_summary(seeds[:1] * 3, names, n_resamples=300, seed=2)
+    assert {n: pytest.approx(v, abs=1e-12) for n, v in single.items()} == same
+    combined = ctr_seeds_summary(seeds, names, n_resamples=300, seed=2)
+    each = [ctr_summary(*s, names, n_resamples=300, seed=2) for s in seeds]
+    for name in names:
+        assert combined[name]["mean"] == pytest.approx(np.mean([e[name]["mean"] for e in each]))
+        resampled = np.mean(
+            [ctr_resamples(*s, [name], 300, 2).resampled[name] for s in seeds], axis=0
+        )
+        low, high = np.nanquantile(resampled, [0.025, 0.975])
+        assert (combined[name]["ci_low"], combined[name]["ci_high"]) == (low, high)

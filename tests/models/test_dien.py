@@ -8,13 +8,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from seqrec.batch import SequenceBatch
-from seqrec.data.corpus import Sequences
+from seqrec.data.corpus import Sequences, Vocabulary
+from seqrec.data.features import build_feature_table
 from seqrec.data.splits import EvalSet
 from seqrec.evaluation.evaluator import Evaluator
 from seqrec.evaluation.protocols import FullRanking, SampledRanking
@@ -23,6 +25,7 @@ from seqrec.models import build_model
 from seqrec.models.ctr_samples import CTRSamples, sample_non_clicked, uniform_excluding
 from seqrec.models.pop import Pop
 from seqrec.models.protocol import SequentialRecommender
+from seqrec.nn.features import load_item_tables
 from seqrec.training.data import training_windows
 
 N_ITEMS, MAX_LEN = 20, 8
@@ -420,3 +423,37 @@ def test_train_evaluate_and_recommend_through_the_pipeline(tmp_path) -> None:
     top = pipeline.recommend(tmp_path / "run", history=["i1", "i2", "i3"], k=4)
     assert len(top) == 4 and all(0.0 < score < 1.0 for _, score in top)
     assert {"i1", "i2", "i3"}.isdisjoint(item for item, _ in top)
+
+
+# ---------------------------------------------------------------- item side features
+
+
+def with_genres(name: str) -> torch.nn.Module:
+    """A small model whose items carry a genre token (item i has genre i % 3, item 5 none)."""
+    frame = pl.DataFrame(
+        {"id": [str(i) for i in range(1, N_ITEMS + 1)],
+         "genre": [None if i == 5 else f"g{i % 3}" for i in range(1, N_ITEMS + 1)]}
+    )  # fmt: skip
+    table = build_feature_table(frame, Vocabulary(np.array(frame["id"].to_list()), offset=1))
+    model = make(name, item_features=["genre"], item_feature_spec=table.spec())
+    load_item_tables(model, table)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_item_features_reach_the_scores_and_padding_stays_neutral(name: str) -> None:
+    model = with_genres(name)
+    batch, items = histories(), torch.arange(1, N_ITEMS + 1).expand(4, -1)
+    before = model.predict(batch, items)
+    wider = SequenceBatch(torch.cat([torch.zeros(4, 3, dtype=torch.long), batch.item_seq], 1))
+    model.max_len = MAX_LEN + 3  # the same histories with three more padding columns
+    torch.testing.assert_close(model.predict(wider, items), before)
+    model.max_len = MAX_LEN
+    with torch.no_grad():  # item 2 (genre g2) takes item 3's genre (g0)
+        model.item_features.codes[2] = model.item_features.codes[3]
+    after = model.predict(batch, items)
+    assert not torch.allclose(after[:, 1], before[:, 1])  # item 2 scores differently
+    histories_without_2 = (batch.item_seq != 2).all(1)
+    torch.testing.assert_close(
+        after[histories_without_2][:, 2:], before[histories_without_2][:, 2:]
+    )

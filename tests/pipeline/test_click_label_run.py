@@ -7,6 +7,7 @@ scores the held-out impressions at chance, one trained on the labels near 1.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,33 @@ def test_the_labelled_protocol_without_labels_is_a_config_error(tmp_path) -> Non
     with pytest.raises(ConfigError, match=r"labelled.*set data\.click_labels"):
         train(config(data, tmp_path / "run", "din", None))
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (("training", "early_stopping_metric", "NDCG@10"), "training.early_stopping_metric: NDCG"),
+        (("evaluation", "metrics", ["AUC", "HR@10"]), "evaluation.metrics: HR@10 rank candidates"),
+    ],
+)
+def test_ranking_metrics_under_the_labelled_protocol_fail_before_the_data_is_read(
+    override, message, tmp_path
+) -> None:
+    section, key, value = override
+    cfg = config(tmp_path / "never-read.csv", tmp_path / "run", "din", {"column": "liked"})
+    cfg[section][key] = value
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+
+
+def test_a_run_of_several_seeds_reports_each_ctr_metric_over_the_seeds(tmp_path) -> None:
+    data = write_labelled(tmp_path / "liked.csv")
+    cfg = config(data, tmp_path / "run", "din", {"column": "liked"})
+    cfg["training"] |= {"seeds": [1, 2], "epochs": 1}
+    run = train(cfg)
+    saved = json.loads((run.dir / "metrics.json").read_text())["labelled"]["metrics"]
+    for name in ("AUC", "GAUC", "LogLoss"):
+        per_seed = [seed.results["labelled"][name] for seed in run.seeds]
+        assert saved[name]["per_seed"] == pytest.approx(per_seed)
+        assert saved[name]["mean"] == pytest.approx(np.mean(per_seed))
+        assert saved[name]["ci_low"] < saved[name]["mean"] < saved[name]["ci_high"]

@@ -156,6 +156,27 @@ def test_transformers_take_the_feature_layer_too(tmp_path, architecture):
     torch.testing.assert_close(encoder.embed(items), expected)
 
 
+@pytest.mark.parametrize("name", ["din", "dien"])
+def test_click_through_models_concatenate_item_features_to_their_ids(tmp_path, name):
+    data = write_atomic(tmp_path)
+    model = {"name": name, "item_features": ["genre", "year"], "att_hidden_size": [8],
+             "mlp_hidden_size": [8]}  # fmt: skip
+    config = run_config(data, tmp_path / "run", model)
+    del config["model"]["hidden_size"]
+    config["evaluation"] = {"protocols": ["uniform10"], "metrics": ["AUC", "NDCG@10"]}
+    config["training"]["early_stopping_metric"] = "AUC"
+    run = train(config)
+    features = run.model.item_features
+    assert features is not None and features.codes.any()
+    items = torch.tensor([[0, 1, 2, 3]])
+    expected = torch.cat([run.model.item_embedding(items), features(items)], -1)
+    torch.testing.assert_close(run.model.item_representation(items), expected)
+    assert not run.model.item_representation(items)[0, 0].any()  # padding stays zero
+    loaded = load_run(run.dir)  # the tables travel with the saved model
+    assert torch.equal(loaded.model.item_features.codes, features.codes)
+    assert recommend(loaded, ["i3", "i4", "i5"], k=5) == recommend(run, ["i3", "i4", "i5"], k=5)
+
+
 def test_the_feature_spec_is_not_a_user_setting(tmp_path):
     config = run_config(write_atomic(tmp_path), tmp_path / "run", {"name": "gru4recf"})
     config["model"]["item_feature_spec"] = []

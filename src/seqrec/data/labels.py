@@ -40,7 +40,7 @@ def click_labels(frame: pl.DataFrame, cfg: ClickLabelsConfig, source: str) -> np
     column = cfg.column
     if column not in frame.columns:
         raise ConfigError(
-            f"{KEY}.column: the data has no column {column!r} (columns: {', '.join(frame.columns)})"
+            f"{KEY}.column: {source} has no column {column!r} (columns: {', '.join(frame.columns)})"
         )
     values = _numbers(frame, column, source)
     if cfg.threshold is not None:

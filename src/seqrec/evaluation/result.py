@@ -11,7 +11,7 @@ import polars as pl
 from torch import Tensor
 
 from seqrec.config import BootstrapConfig
-from seqrec.metrics.ctr import ctr_summary
+from seqrec.metrics.ctr import ctr_seeds_summary
 from seqrec.metrics.stats import PairedResult, paired_comparison, summarise
 
 
@@ -33,9 +33,11 @@ class EvalResult:
     rank of each target (``inf`` padding). ``summary`` gives mean, bootstrap CI (``bootstrap``:
     resamples, level, seed) and n per metric: the ranking metrics first, then the CTR metrics
     ``ctr_metrics`` computed from ``impressions`` (they are not means over users, so they have no
-    per-user values; their intervals resample the same users with the same draws).
-    ``fingerprint`` identifies the evaluation set and its candidates (users, histories, targets,
-    protocol, negatives), so that two results can be checked to be comparable.
+    per-user values; their intervals resample the same users with the same draws). The result
+    of several seeds (``seqrec.evaluation.seeds``) holds each seed's ``seed_impressions`` instead:
+    its CTR metrics are the means over the seeds, with intervals from the same resamples averaged
+    over the seeds. ``fingerprint`` identifies the evaluation set and its candidates (users,
+    histories, targets, protocol, negatives), so that two results can be checked to be comparable.
     """
 
     protocol: str
@@ -46,17 +48,19 @@ class EvalResult:
     fingerprint: str = ""
     impressions: Impressions | None = field(default=None, repr=False)
     ctr_metrics: tuple[str, ...] = ()
+    seed_impressions: tuple[Impressions, ...] = field(default=(), repr=False)
     summary: dict[str, dict[str, float]] = field(init=False)
 
     def __post_init__(self) -> None:
         b = self.bootstrap
         summary = summarise(self.per_user, b.resamples, b.level, b.seed)
         if self.ctr_metrics:
-            if self.impressions is None:
+            own = () if self.impressions is None else (self.impressions,)
+            shown = self.seed_impressions or own
+            if not shown:
                 raise ValueError(f"{', '.join(self.ctr_metrics)} need the impressions")
-            shown = self.impressions
-            summary |= ctr_summary(
-                shown.scores, shown.labels, shown.users, self.ctr_metrics,
+            summary |= ctr_seeds_summary(
+                [(s.scores, s.labels, s.users) for s in shown], self.ctr_metrics,
                 b.resamples, b.level, b.seed,
             )  # fmt: skip
         object.__setattr__(self, "summary", summary)

@@ -3,7 +3,8 @@
 A user-bootstrap interval says how much a figure would move with other test users; it says
 nothing about how much it moves with another training seed. A run of several seeds reports both:
 each metric's mean over the seeds, its standard deviation across them, and the bootstrap interval
-of the per-user values averaged over the seeds.
+of the per-user values averaged over the seeds (for the CTR metrics, which have no per-user
+values: each user resample's value averaged over the seeds).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def across_seeds(results: Sequence[EvalResult], seeds: Sequence[int]) -> SeedsRe
     }
     mean = EvalResult(
         first.protocol, first.users, per_user, np.empty((len(first.users), 0)),
-        first.bootstrap, first.fingerprint,
+        first.bootstrap, first.fingerprint, ctr_metrics=first.ctr_metrics,
+        seed_impressions=tuple(result.impressions for result in results),
     )  # fmt: skip
     return SeedsResult(first.protocol, tuple(seeds), tuple(results), mean)

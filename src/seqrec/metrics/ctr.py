@@ -254,18 +254,41 @@ def _pooled_auc_resampled(
     return out
 
 
-def ctr_summary(
+@dataclass(frozen=True)
+class CTRResamples:
+    """Each metric's value on the impressions (``points``) and on every user resample
+    (``resampled[name]``, (R,)), with the number of users and GAUC's skipped users."""
+
+    points: dict[str, float]
+    resampled: dict[str, np.ndarray]
+    n_users: int
+    skipped: int
+
+    def summary(self, confidence: float) -> dict[str, dict[str, float]]:
+        """``mean`` (the metric itself), ``ci_low``, ``ci_high``, ``n`` (users); GAUC adds
+        ``skipped``."""
+        tail = (1.0 - confidence) / 2.0
+        out = {}
+        for name, point in self.points.items():
+            low, high = np.nanquantile(self.resampled[name], [tail, 1.0 - tail])
+            out[name] = {"mean": float(point), "ci_low": float(low), "ci_high": float(high),
+                         "n": self.n_users}  # fmt: skip
+            if name == "GAUC":
+                out[name]["skipped"] = self.skipped
+        return out
+
+
+def ctr_resamples(
     scores: Tensor,
     labels: Tensor,
     groups: Tensor,
     names: Sequence[str],
     n_resamples: int = 1000,
-    confidence: float = 0.95,
     seed: int = 0,
-) -> dict[str, dict[str, float]]:
-    """For each named metric: ``mean`` (the metric itself), ``ci_low``, ``ci_high`` and ``n``
-    (users); GAUC adds ``skipped`` users. Users are ``groups`` in ascending order."""
-    _check_settings(n_resamples, confidence)
+) -> CTRResamples:
+    """The named metrics on the impressions and on ``n_resamples`` bootstrap resamples of the
+    users (``groups``, in ascending order), the resamples ``summarise`` draws for as many users
+    and the same seed."""
     names = [canonical_name(n) for n in names]
     per_user = group_auc(scores, labels, groups)
     user = torch.searchsorted(per_user.groups, groups).numpy()  # (n,) user index 0..U-1
@@ -292,13 +315,47 @@ def ctr_summary(
             resampled[name].append(value)
         if "AUC" in names:
             resampled["AUC"].append(_pooled_auc_resampled(counts, user[order], y[order], starts))
-    points = compute(scores, labels, groups, names)
-    tail = (1.0 - confidence) / 2.0
-    summary = {}
-    for name in names:
-        low, high = np.nanquantile(np.concatenate(resampled[name]), [tail, 1.0 - tail])
-        summary[name] = {"mean": float(points[name]), "ci_low": float(low),
-                         "ci_high": float(high), "n": n_users}  # fmt: skip
-        if name == "GAUC":
-            summary[name]["skipped"] = per_user.skipped
-    return summary
+    points = {name: float(value) for name, value in compute(scores, labels, groups, names).items()}
+    return CTRResamples(
+        points, {name: np.concatenate(parts) for name, parts in resampled.items()}, n_users,
+        per_user.skipped,
+    )  # fmt: skip
+
+
+def ctr_summary(
+    scores: Tensor,
+    labels: Tensor,
+    groups: Tensor,
+    names: Sequence[str],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """For each named metric: ``mean`` (the metric itself), ``ci_low``, ``ci_high`` and ``n``
+    (users); GAUC adds ``skipped`` users. Users are ``groups`` in ascending order."""
+    _check_settings(n_resamples, confidence)
+    return ctr_resamples(scores, labels, groups, names, n_resamples, seed).summary(confidence)
+
+
+def ctr_seeds_summary(
+    impressions: Sequence[tuple[Tensor, Tensor, Tensor]],
+    names: Sequence[str],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """The CTR metrics of one model trained with several seeds, scored on the same impressions:
+    ``mean`` is the mean over seeds of each seed's metric, and the interval comes from the same
+    user resamples, each resample's value averaged over the seeds (as the ranking metrics'
+    interval of the seed-averaged per-user values)."""
+    _check_settings(n_resamples, confidence)
+    parts = [ctr_resamples(*shown, names, n_resamples, seed) for shown in impressions]
+    first = parts[0]
+    if any(part.n_users != first.n_users for part in parts):
+        raise ValueError("the seeds' impressions belong to different users")
+    averaged = CTRResamples(
+        {name: float(np.mean([part.points[name] for part in parts])) for name in first.points},
+        {name: np.mean([part.resampled[name] for part in parts], axis=0) for name in first.points},
+        first.n_users, first.skipped,
+    )  # fmt: skip
+    return averaged.summary(confidence)

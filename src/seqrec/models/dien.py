@@ -24,8 +24,11 @@ not divided by ``sqrt(D)``; ``Dice`` is the paper's (see ``seqrec.nn.mlp``); the
 BatchNorm layers of its own; the GRU cells are initialised as ``nn.GRU`` (RecBole: standard
 normal); by default the final MLP also reads the sum of the history's item vectors and its
 product with the target, as in the authors' code (``history_sum``; RecBole leaves them out).
-Differences from the paper: no item category or other side features yet (they join at
-``item_representation``).
+Item side features (``item_features``, e.g. ml-100k's genres: the paper's item category) are
+embedded by ``seqrec.nn.features.FeatureEmbedding`` and concatenated to the item id embedding,
+as the paper does, wherever an item is represented (history, auxiliary non-clicks, targets), so
+the interest states are ``2 * embedding_size`` wide with features. Differences from the paper:
+user side features are not used (only a user-id embedding, ``user_embedding``).
 
 ``predict`` returns click probabilities (RecBole's convention); ranking uses them, so the
 sampled ranking protocols and ``full`` rank DIEN like any other model (float32 probabilities
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +50,7 @@ from seqrec.batch import SequenceBatch
 from seqrec.config import at_least
 from seqrec.data.corpus import Sequences
 from seqrec.models.ctr_samples import SAMPLERS, CTRSamples, sampling_weights, training_counts
+from seqrec.nn.features import concat_item_features, item_feature_layer
 from seqrec.nn.interest import InterestEvolvingLayer, InterestExtractorNetwork
 from seqrec.nn.mlp import ACTIVATIONS, MLP, xavier_init
 from seqrec.nn.rnn import GRU_TYPES
@@ -59,6 +63,8 @@ MAX_SCORED_STEPS = 1 << 17
 
 def check_ctr_config(config: object, name: str) -> None:
     """Shared checks of DIN and DIEN configs; hidden sizes must be lists of positive ints."""
+    object.__setattr__(config, "item_features", tuple(config.item_features))
+    object.__setattr__(config, "item_feature_spec", tuple(map(dict, config.item_feature_spec)))
     for f in fields(config):
         value = getattr(config, f.name)
         if f.name.endswith("hidden_size"):
@@ -92,7 +98,9 @@ class DIENConfig:
     serving) then gets a zero vector. ``alpha`` weighs the auxiliary
     loss (0 switches it off). ``history_sum`` also feeds the sum of the history's item vectors
     and its product with the target item into the final MLP, as the DIEN authors' code does
-    (RecBole's DIEN does not: ``False``).
+    (RecBole's DIEN does not: ``False``). ``item_features`` names item fields whose vectors
+    (``embedding_size`` wide) are concatenated to the item id embeddings; ``item_feature_spec``
+    is filled from the data.
     """
 
     n_items: int
@@ -113,6 +121,8 @@ class DIENConfig:
     history_sum: bool = True
     n_negatives: int = 1
     sampler: Literal["uniform", "popular"] = "uniform"
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_ctr_config(self, "DIENConfig")
@@ -141,16 +151,21 @@ class DIEN(nn.Module):
         self.train_seq_len = config.max_len + 1  # history + the clicked item
         size = config.embedding_size
         self.item_embedding = nn.Embedding(config.n_items + 1, size, padding_idx=0)
+        self.item_features = item_feature_layer(
+            config.item_feature_spec, config.item_features, config.n_items, size,
+            "DIENConfig.item_features",
+        )  # fmt: skip
         with_users = config.user_embedding and config.n_users > 0
         self.user_embedding = nn.Embedding(config.n_users, size) if with_users else None
+        item_size = size * (1 if self.item_features is None else 2)  # id | features
         self.interest_extractor = InterestExtractorNetwork(
-            size, size, config.aux_hidden_size, config.aux_activation
+            item_size, item_size, config.aux_hidden_size, config.aux_activation
         )
         self.interest_evolution = InterestEvolvingLayer(
-            size, config.att_hidden_size, config.attention_activation, config.softmax_stag,
+            item_size, config.att_hidden_size, config.attention_activation, config.softmax_stag,
             config.gru_type,
         )  # fmt: skip
-        width = (4 if config.history_sum else 2) * size + (size if with_users else 0)
+        width = (4 if config.history_sum else 2) * item_size + (size if with_users else 0)
         self.dnn = MLP(width, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout)
         # training interaction counts for the popularity sampler (prepare_from_training)
         self.register_buffer("item_counts", torch.zeros(config.n_items + 1))
@@ -159,18 +174,12 @@ class DIEN(nn.Module):
     # ------------------------------------------------------------ representations
 
     def item_representation(self, items: Tensor) -> Tensor:
-        """Item codes (...) -> vectors (..., D); code 0 (padding) gives 0.
-
-        FEATURES: item side features join here, concatenated to the id embedding (and D grows
-        by their width in ``__init__``).
-        """
-        return self.item_embedding(items)
+        """Item codes (...) -> vectors (..., D): the id embedding, and with ``item_features``
+        the feature vector concatenated; code 0 (padding) gives 0."""
+        return concat_item_features(self.item_embedding(items), self.item_features, items)
 
     def user_representation(self, users: Tensor | None, batch_size: int) -> Tensor | None:
-        """User vectors (B, U), zeros without user codes; None without a user embedding.
-
-        FEATURES: user side features join here, concatenated to the id embedding.
-        """
+        """User vectors (B, U), zeros without user codes; None without a user embedding."""
         if self.user_embedding is None:
             return None
         if users is None:

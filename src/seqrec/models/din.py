@@ -13,6 +13,10 @@ interest is kept); the authors' code normalises them, and divides the scores by 
 which RecBole also does and this model does not. The authors' code batch-normalises and projects
 the pooled interest before its MLP and adds an item bias; this model, like RecBole, does not.
 
+Item side features (``item_features``) are concatenated to the item id embedding, as in the
+paper (its goods' category and shop ids), for the history and the targets alike; user side
+features are not used (only a user-id embedding).
+
 ``predict`` returns click probabilities; ranking uses them.
 """
 
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +35,7 @@ from seqrec.config import at_least
 from seqrec.data.corpus import Sequences
 from seqrec.models.ctr_samples import CTRSamples, sampling_weights, training_counts
 from seqrec.models.dien import MAX_SCORED_STEPS, Activation, check_ctr_config
+from seqrec.nn.features import concat_item_features, item_feature_layer
 from seqrec.nn.interest import SequenceAttLayer
 from seqrec.nn.mlp import MLP, xavier_init
 from seqrec.nn.rnn import real_mask
@@ -38,7 +43,7 @@ from seqrec.nn.rnn import real_mask
 
 @dataclass(frozen=True)
 class DINConfig:
-    """DIN hyper-parameters; ``user_embedding`` adds a user-id embedding as in ``DIENConfig``."""
+    """DIN hyper-parameters; ``user_embedding`` and ``item_features`` as in ``DIENConfig``."""
 
     n_items: int
     max_len: int = 50
@@ -53,6 +58,8 @@ class DINConfig:
     dropout: float = 0.0
     n_negatives: int = 1
     sampler: Literal["uniform", "popular"] = "uniform"
+    item_features: tuple[str, ...] = ()
+    item_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_ctr_config(self, "DINConfig")
@@ -77,24 +84,28 @@ class DIN(nn.Module):
         self.train_seq_len = config.max_len + 1  # history + the clicked item
         size = config.embedding_size
         self.item_embedding = nn.Embedding(config.n_items + 1, size, padding_idx=0)
+        self.item_features = item_feature_layer(
+            config.item_feature_spec, config.item_features, config.n_items, size,
+            "DINConfig.item_features",
+        )  # fmt: skip
+        item_size = size * (1 if self.item_features is None else 2)  # id | features
         with_users = config.user_embedding and config.n_users > 0
         self.user_embedding = nn.Embedding(config.n_users, size) if with_users else None
         self.attention = SequenceAttLayer(
-            size, config.att_hidden_size, config.attention_activation, config.softmax_stag
+            item_size, config.att_hidden_size, config.attention_activation, config.softmax_stag
         )
-        user_size = size if with_users else 0
-        self.dnn = MLP(
-            3 * size + user_size, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout
-        )
+        width = 3 * item_size + (size if with_users else 0)
+        self.dnn = MLP(width, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout)
         self.register_buffer("item_counts", torch.zeros(config.n_items + 1))
         xavier_init(self)
 
     def item_representation(self, items: Tensor) -> Tensor:
-        """Item codes (...) -> vectors (..., D). FEATURES: item side features join here."""
-        return self.item_embedding(items)
+        """Item codes (...) -> vectors (..., D): the id embedding, and the feature vector
+        concatenated with ``item_features``; code 0 (padding) gives 0."""
+        return concat_item_features(self.item_embedding(items), self.item_features, items)
 
     def user_representation(self, users: Tensor | None, batch_size: int) -> Tensor | None:
-        """User vectors (B, U), zeros without codes. FEATURES: user side features join here."""
+        """User vectors (B, U), zeros without codes; None without a user embedding."""
         if self.user_embedding is None:
             return None
         if users is None:

@@ -67,6 +67,18 @@ def item_feature_layer(
     return FeatureEmbedding(select_fields(spec, names, owner), n_items + 1, out_dim)
 
 
+def concat_item_features(
+    vectors: Tensor, features: FeatureEmbedding | None, items: Tensor
+) -> Tensor:
+    """Id vectors (..., D) of item codes ``items`` (...) with each item's feature vector
+    concatenated, (..., D + features.out_dim), as DIEN and DIN join an item's category to its id
+    (unchanged without ``features``; zero feature vectors at padding)."""
+    if features is None:
+        return vectors
+    rows = items.reshape(-1, items.shape[-1] if items.dim() else 1)  # FeatureEmbedding is 2-D
+    return torch.cat([vectors, features(rows).view(*items.shape, -1)], -1)
+
+
 def load_item_tables(model: nn.Module, table: FeatureTable) -> None:
     """Fill every item :class:`FeatureEmbedding` of ``model`` from a ``FeatureTable`` aligned with
     the model's item codes (what the training pipeline does before training)."""

@@ -142,7 +142,8 @@ class ClickLabelsConfig:
     clicked, not whether it happened. DIN and DIEN then train on each training interaction
     with its own label instead of sampled non-clicks, and the ``labelled`` protocol scores every
     held-out interaction as one impression with its label (AUC, GAUC, LogLoss). Other models
-    train as without labels.
+    train as without labels, and the ranking protocols rank every held-out interaction whatever
+    its label (filter with ``min_rating`` to rank liked items only).
     """
 
     column: str | None = None

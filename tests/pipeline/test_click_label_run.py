@@ -12,20 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from seqrec.errors import ConfigError
 from seqrec.pipeline import train
 
 N_USERS, N_ITEMS, LENGTH = 80, 30, 16
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def write_labelled(path: Path) -> Path:

@@ -65,7 +65,7 @@ from seqrec.errors import (
     first_line,
 )
 from seqrec.evaluation.evaluator import Evaluator, check_metric_name, has_gauc_users
-from seqrec.evaluation.protocols import FullRanking, Protocol, parse_protocol
+from seqrec.evaluation.protocols import FullRanking, LabelledImpressions, Protocol, parse_protocol
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult, across_seeds
 from seqrec.metrics.ctr import is_ctr_metric
@@ -201,17 +201,21 @@ def check_evaluation(config: Config) -> None:
     _check_labelled(config)
 
 
+def _is_labelled(name: str) -> bool:
+    return isinstance(parse_protocol(name), LabelledImpressions)
+
+
 def _check_labelled(config: Config) -> None:
     """The labelled protocol measures click-through metrics only, in its test and validation."""
     ev = config.evaluation
     early = config.training.early_stopping_metric
-    if (ev.valid_protocol or ev.protocols[0]) == "labelled" and not is_ctr_metric(early):
+    if _is_labelled(ev.valid_protocol or ev.protocols[0]) and not is_ctr_metric(early):
         raise ConfigError(
             f"training.early_stopping_metric: {early} ranks candidates, and validation runs "
             "under the labelled protocol: use AUC, GAUC or LogLoss"
         )
     ranking = [m for m in ev.metrics if not is_ctr_metric(m)]
-    if "labelled" in ev.protocols and ranking:
+    if any(_is_labelled(name) for name in ev.protocols) and ranking:
         raise ConfigError(
             f"evaluation.metrics: {', '.join(ranking)} rank candidates, and the labelled protocol "
             "has none: give AUC, GAUC or LogLoss only (rank in another run)"
@@ -275,7 +279,7 @@ def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     early = config.training.early_stopping_metric
     metrics = tuple(dict.fromkeys((*ev.metrics, early)))
     protocol = ev.valid_protocol or ev.protocols[0]
-    if protocol == "labelled" and not has_gauc_users(data.split.valid) and early.upper() != "GAUC":
+    if _is_labelled(protocol) and not has_gauc_users(data.split.valid) and early.upper() != "GAUC":
         # few held-out interactions per user (a ratio split of short sequences): validation
         # goes without GAUC, which it would not stop on; the test set may still have it
         metrics = tuple(m for m in metrics if m.upper() != "GAUC")

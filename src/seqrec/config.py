@@ -33,7 +33,7 @@ from seqrec.errors import ConfigError, first_line
 __all__ = ["Config", "ConfigError", "check_ranges", "load_config", "save_config"]
 
 # model config fields that come from the data, not the user
-DERIVED_MODEL_FIELDS = ("n_items", "n_users", "item_feature_spec")
+DERIVED_MODEL_FIELDS = ("n_items", "n_users", "item_feature_spec", "user_feature_spec")
 
 
 # ---------------------------------------------------------------- ranges of numeric fields

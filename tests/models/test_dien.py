@@ -25,7 +25,7 @@ from seqrec.models import build_model
 from seqrec.models.ctr_samples import CTRSamples, sample_non_clicked, uniform_excluding
 from seqrec.models.pop import Pop
 from seqrec.models.protocol import SequentialRecommender
-from seqrec.nn.features import load_item_tables
+from seqrec.nn.features import load_item_tables, load_user_tables
 from seqrec.training.data import training_windows
 
 N_ITEMS, MAX_LEN = 20, 8
@@ -457,3 +457,61 @@ def test_item_features_reach_the_scores_and_padding_stays_neutral(name: str) -> 
     torch.testing.assert_close(
         after[histories_without_2][:, 2:], before[histories_without_2][:, 2:]
     )
+
+
+# ---------------------------------------------------------------- user side features
+
+GENDERS = ["f", "m", "f", None]  # users 0..3; user 3 has no gender
+
+
+def with_gender(name: str, **overrides) -> torch.nn.Module:
+    """A small model whose four users carry a gender token (users 0 and 2 the same one)."""
+    frame = pl.DataFrame({"id": ["u0", "u1", "u2", "u3"], "gender": GENDERS})
+    table = build_feature_table(frame, Vocabulary(np.array(frame["id"].to_list()), offset=0))
+    model = make(
+        name, n_users=4, user_features=["gender"], user_feature_spec=table.spec(), **overrides
+    )
+    load_user_tables(model, table)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_user_features_reach_the_scores_of_their_user_only(name: str) -> None:
+    model = with_gender(name)
+    history = histories().item_seq[:1].expand(4, -1)  # one history for every user
+    items = torch.arange(1, N_ITEMS + 1).expand(4, -1)
+    users = torch.arange(4)
+    before = model.predict(SequenceBatch(history, users=users), items)
+    torch.testing.assert_close(before[0], before[2])  # same gender, same scores
+    assert not torch.allclose(before[0], before[1])  # the gender moves the scores
+    anonymous = model.predict(SequenceBatch(history), items)  # no user codes: a zero vector
+    assert not torch.allclose(anonymous[0], before[0])
+    with torch.no_grad():  # user 1 (row 2 of the user table) takes user 0's gender
+        model.user_features.codes[2] = model.user_features.codes[1]
+    after = model.predict(SequenceBatch(history, users=users), items)
+    torch.testing.assert_close(after[1], before[0])
+    torch.testing.assert_close(after[[0, 2, 3]], before[[0, 2, 3]])
+    with pytest.raises(ValueError, match=r"user codes must lie in 0\.\.3"):
+        model.predict(SequenceBatch(history[:1], users=torch.tensor([4])), items[:1])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_user_features_join_the_user_embedding(name: str) -> None:
+    model = with_gender(name, user_embedding=True)
+    users = torch.tensor([2, 0])
+    vectors = model.user_representation(users, 2)
+    expected = torch.cat(
+        [model.user_embedding(users), model.user_features((users + 1).unsqueeze(1)).squeeze(1)],
+        -1,
+    )
+    torch.testing.assert_close(vectors, expected)
+    assert vectors.shape == (2, 2 * SMALL[name]["embedding_size"])
+    assert not model.user_representation(None, 3).any()
+
+
+def test_user_features_need_users_and_known_fields() -> None:
+    with pytest.raises(ValueError, match=r"DIENConfig\.user_features"):
+        make("dien", user_features=["gender"])  # n_users 0
+    with pytest.raises(ValueError, match=r"no user feature 'age'; the data has: gender"):
+        spec = [{"name": "gender", "kind": "token", "codes": 4, "width": 1}]
+        make("din", n_users=4, user_features=["age"], user_feature_spec=spec)

@@ -194,3 +194,43 @@ def test_training_fills_the_negative_sampler_with_training_counts(tmp_path):
     counts = np.bincount(train_items, minlength=run.model.n_items + 1)
     assert run.model.output.counts.tolist() == counts.astype(float).tolist()
     assert counts[1:].min() != counts[1:].max()  # not the uniform counts of an unprepared model
+
+
+def write_users(folder: Path, n_users: int = 24) -> dict[str, tuple[str, float]]:
+    """``shop.user`` beside ``shop.inter``: a gender token and an age per user (u5 has no row)."""
+    people = {f"u{u}": ("fm"[u % 2], 20.0 + u) for u in range(n_users) if u != 5}
+    rows = ["user_id:token\tgender:token\tage:float"]
+    rows += [f"{user}\t{gender}\t{age}" for user, (gender, age) in people.items()]
+    (folder / "shop.user").write_text("\n".join(rows) + "\n")
+    return people
+
+
+@pytest.mark.parametrize("name", ["din", "dien"])
+def test_click_through_models_take_the_users_features(tmp_path, name):
+    data, people = write_atomic(tmp_path), write_users(tmp_path)
+    model = {"name": name, "user_features": ["gender", "age"], "att_hidden_size": [8],
+             "mlp_hidden_size": [8]}  # fmt: skip
+    config = run_config(data, tmp_path / "run", model)
+    del config["model"]["hidden_size"]
+    config["evaluation"] = {"protocols": ["uniform10"], "metrics": ["AUC"]}
+    config["training"]["early_stopping_metric"] = "AUC"
+    run = train(config)
+    features = run.model.user_features
+    users = run.prepared().corpus.users.raw.tolist()
+    genders = features.codes[1:, 0].tolist()  # row u + 1 holds user u
+    ages = features.values[1:, 0].tolist()  # standardised
+    for user, gender, age in zip(users, genders, ages, strict=True):
+        same = [u for u in people if people[u][0] == people.get(user, ("?",))[0]]
+        assert (gender == 0) == (user == "u5")  # the user without a row has no gender
+        assert all(genders[users.index(u)] == gender for u in same)
+        if user != "u5":  # ages keep their order after standardising
+            older = [u for u in people if people[u][1] > people[user][1]]
+            assert all(ages[users.index(u)] > age for u in older)
+    assert not features.codes[0].any()  # row 0: no user
+    loaded = load_run(run.dir)  # the tables travel with the saved model
+    assert torch.equal(loaded.model.user_features.codes, features.codes)
+    assert torch.equal(loaded.model.user_features.values, features.values)
+    config["model"]["user_features"] = ["height"]
+    config["output"]["dir"] = str(tmp_path / "run2")
+    with pytest.raises(ConfigError, match=r"no user feature 'height'; the data has: gender, age"):
+        train(config)

@@ -27,8 +27,11 @@ product with the target, as in the authors' code (``history_sum``; RecBole leave
 Item side features (``item_features``, e.g. ml-100k's genres: the paper's item category) are
 embedded by ``seqrec.nn.features.FeatureEmbedding`` and concatenated to the item id embedding,
 as the paper does, wherever an item is represented (history, auxiliary non-clicks, targets), so
-the interest states are ``2 * embedding_size`` wide with features. Differences from the paper:
-user side features are not used (only a user-id embedding, ``user_embedding``).
+the interest states are ``2 * embedding_size`` wide with features. User side features
+(``user_features``, e.g. ml-100k's age, gender and occupation: the paper's user profile) are
+embedded the same way and join the final MLP's input beside the optional user-id embedding.
+``recommend`` and the service score a history without a user, so there the user part is a zero
+vector.
 
 ``predict`` returns click probabilities (RecBole's convention); ranking uses them, so the
 sampled ranking protocols and ``full`` rank DIEN like any other model (float32 probabilities
@@ -50,7 +53,12 @@ from seqrec.batch import SequenceBatch
 from seqrec.config import at_least
 from seqrec.data.corpus import Sequences
 from seqrec.models.ctr_samples import SAMPLERS, CTRSamples, sampling_weights, training_counts
-from seqrec.nn.features import concat_item_features, item_feature_layer
+from seqrec.nn.features import (
+    concat_item_features,
+    item_feature_layer,
+    user_feature_layer,
+    user_vector,
+)
 from seqrec.nn.interest import InterestEvolvingLayer, InterestExtractorNetwork
 from seqrec.nn.mlp import ACTIVATIONS, MLP, xavier_init
 from seqrec.nn.rnn import GRU_TYPES
@@ -65,6 +73,8 @@ def check_ctr_config(config: object, name: str) -> None:
     """Shared checks of DIN and DIEN configs; hidden sizes must be lists of positive ints."""
     object.__setattr__(config, "item_features", tuple(config.item_features))
     object.__setattr__(config, "item_feature_spec", tuple(map(dict, config.item_feature_spec)))
+    object.__setattr__(config, "user_features", tuple(config.user_features))
+    object.__setattr__(config, "user_feature_spec", tuple(map(dict, config.user_feature_spec)))
     for f in fields(config):
         value = getattr(config, f.name)
         if f.name.endswith("hidden_size"):
@@ -77,6 +87,7 @@ def check_ctr_config(config: object, name: str) -> None:
         "max_len": config.max_len >= 1,
         "embedding_size": config.embedding_size >= 1,
         "n_users": config.n_users >= 0,
+        "user_features": not config.user_features or config.n_users > 0,
         "n_negatives": 1 <= config.n_negatives < config.n_items,
         "sampler": config.sampler in SAMPLERS,
         "dropout": 0.0 <= config.dropout < 1.0,
@@ -99,8 +110,9 @@ class DIENConfig:
     loss (0 switches it off). ``history_sum`` also feeds the sum of the history's item vectors
     and its product with the target item into the final MLP, as the DIEN authors' code does
     (RecBole's DIEN does not: ``False``). ``item_features`` names item fields whose vectors
-    (``embedding_size`` wide) are concatenated to the item id embeddings; ``item_feature_spec``
-    is filled from the data.
+    (``embedding_size`` wide) are concatenated to the item id embeddings; ``user_features``
+    names user fields whose vector (``embedding_size`` wide) joins the final MLP's input (it
+    needs ``n_users``); the two ``*_feature_spec`` fields are filled from the data.
     """
 
     n_items: int
@@ -123,6 +135,8 @@ class DIENConfig:
     sampler: Literal["uniform", "popular"] = "uniform"
     item_features: tuple[str, ...] = ()
     item_feature_spec: tuple[dict[str, Any], ...] = ()
+    user_features: tuple[str, ...] = ()
+    user_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_ctr_config(self, "DIENConfig")
@@ -157,6 +171,11 @@ class DIEN(nn.Module):
         )  # fmt: skip
         with_users = config.user_embedding and config.n_users > 0
         self.user_embedding = nn.Embedding(config.n_users, size) if with_users else None
+        self.user_features = user_feature_layer(
+            config.user_feature_spec, config.user_features, config.n_users, size,
+            "DIENConfig.user_features",
+        )  # fmt: skip
+        user_size = size * (int(with_users) + int(self.user_features is not None))
         item_size = size * (1 if self.item_features is None else 2)  # id | features
         self.interest_extractor = InterestExtractorNetwork(
             item_size, item_size, config.aux_hidden_size, config.aux_activation
@@ -165,7 +184,7 @@ class DIEN(nn.Module):
             item_size, config.att_hidden_size, config.attention_activation, config.softmax_stag,
             config.gru_type,
         )  # fmt: skip
-        width = (4 if config.history_sum else 2) * item_size + (size if with_users else 0)
+        width = (4 if config.history_sum else 2) * item_size + user_size
         self.dnn = MLP(width, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout)
         # training interaction counts for the popularity sampler (prepare_from_training)
         self.register_buffer("item_counts", torch.zeros(config.n_items + 1))
@@ -179,17 +198,11 @@ class DIEN(nn.Module):
         return concat_item_features(self.item_embedding(items), self.item_features, items)
 
     def user_representation(self, users: Tensor | None, batch_size: int) -> Tensor | None:
-        """User vectors (B, U), zeros without user codes; None without a user embedding."""
-        if self.user_embedding is None:
-            return None
-        if users is None:
-            return self.user_embedding.weight.new_zeros(batch_size, self.config.embedding_size)
-        if bool((users >= self.config.n_users).any()) or bool((users < 0).any()):
-            raise ValueError(
-                f"user codes must lie in 0..{self.config.n_users - 1} (model.n_users), "
-                f"got {int(users.min())}..{int(users.max())}"
-            )
-        return self.user_embedding(users)
+        """User vectors (B, U): the user-id embedding and the user feature vector (zeros without
+        user codes); None with neither."""
+        return user_vector(
+            self.user_embedding, self.user_features, users, batch_size, self.config.n_users
+        )
 
     # ------------------------------------------------------------ the network
 

@@ -15,7 +15,8 @@ the pooled interest before its MLP and adds an item bias; this model, like RecBo
 
 Item side features (``item_features``) are concatenated to the item id embedding, as in the
 paper (its goods' category and shop ids), for the history and the targets alike; user side
-features are not used (only a user-id embedding).
+features (``user_features``, the paper's user profile) join the MLP's input beside the optional
+user-id embedding, as in DIEN.
 
 ``predict`` returns click probabilities; ranking uses them.
 """
@@ -35,7 +36,12 @@ from seqrec.config import at_least
 from seqrec.data.corpus import Sequences
 from seqrec.models.ctr_samples import CTRSamples, sampling_weights, training_counts
 from seqrec.models.dien import MAX_SCORED_STEPS, Activation, check_ctr_config
-from seqrec.nn.features import concat_item_features, item_feature_layer
+from seqrec.nn.features import (
+    concat_item_features,
+    item_feature_layer,
+    user_feature_layer,
+    user_vector,
+)
 from seqrec.nn.interest import SequenceAttLayer
 from seqrec.nn.mlp import MLP, xavier_init
 from seqrec.nn.rnn import real_mask
@@ -43,7 +49,8 @@ from seqrec.nn.rnn import real_mask
 
 @dataclass(frozen=True)
 class DINConfig:
-    """DIN hyper-parameters; ``user_embedding`` and ``item_features`` as in ``DIENConfig``."""
+    """DIN hyper-parameters; ``user_embedding``, ``item_features`` and ``user_features`` as in
+    ``DIENConfig``."""
 
     n_items: int
     max_len: int = 50
@@ -60,6 +67,8 @@ class DINConfig:
     sampler: Literal["uniform", "popular"] = "uniform"
     item_features: tuple[str, ...] = ()
     item_feature_spec: tuple[dict[str, Any], ...] = ()
+    user_features: tuple[str, ...] = ()
+    user_feature_spec: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_ctr_config(self, "DINConfig")
@@ -91,10 +100,15 @@ class DIN(nn.Module):
         item_size = size * (1 if self.item_features is None else 2)  # id | features
         with_users = config.user_embedding and config.n_users > 0
         self.user_embedding = nn.Embedding(config.n_users, size) if with_users else None
+        self.user_features = user_feature_layer(
+            config.user_feature_spec, config.user_features, config.n_users, size,
+            "DINConfig.user_features",
+        )  # fmt: skip
+        user_size = size * (int(with_users) + int(self.user_features is not None))
         self.attention = SequenceAttLayer(
             item_size, config.att_hidden_size, config.attention_activation, config.softmax_stag
         )
-        width = 3 * item_size + (size if with_users else 0)
+        width = 3 * item_size + user_size
         self.dnn = MLP(width, config.mlp_hidden_size, 1, config.mlp_activation, config.dropout)
         self.register_buffer("item_counts", torch.zeros(config.n_items + 1))
         xavier_init(self)
@@ -105,17 +119,11 @@ class DIN(nn.Module):
         return concat_item_features(self.item_embedding(items), self.item_features, items)
 
     def user_representation(self, users: Tensor | None, batch_size: int) -> Tensor | None:
-        """User vectors (B, U), zeros without codes; None without a user embedding."""
-        if self.user_embedding is None:
-            return None
-        if users is None:
-            return self.user_embedding.weight.new_zeros(batch_size, self.config.embedding_size)
-        if bool((users >= self.config.n_users).any()) or bool((users < 0).any()):
-            raise ValueError(
-                f"user codes must lie in 0..{self.config.n_users - 1} (model.n_users), "
-                f"got {int(users.min())}..{int(users.max())}"
-            )
-        return self.user_embedding(users)
+        """User vectors (B, U): the user-id embedding and the user feature vector (zeros without
+        user codes); None with neither."""
+        return user_vector(
+            self.user_embedding, self.user_features, users, batch_size, self.config.n_users
+        )
 
     def click_logits(
         self, keys: Tensor, item_seq_len: Tensor, user: Tensor | None, items: Tensor

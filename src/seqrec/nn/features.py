@@ -16,6 +16,10 @@ missing flag) go through a linear layer of their own. The field vectors are comb
 subspaces, the default) or ``sum`` (each field embedded straight to ``out_dim`` and the vectors
 summed, no projection).
 Padding (item 0) and codes beyond the table (a mask token) get a zero vector.
+
+User features use the same layer with ``side="user"``: user codes start at 0, so the layer's row
+``u + 1`` holds user ``u`` and row 0 stands for "no user" (a new session), a zero vector
+(:func:`user_feature_layer`, :func:`load_user_tables`, :func:`user_vector`).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ TOKEN_KINDS = ("token", "token_seq")
 FLOAT_KINDS = ("float", "float_seq")
 COMBINE = ("concat", "sum")
 POOLING = ("mean", "sum")
+SIDES = ("item", "user")
 
 
 def select_fields(
-    spec: Sequence[Mapping[str, Any]], names: Sequence[str], owner: str
+    spec: Sequence[Mapping[str, Any]], names: Sequence[str], owner: str, side: str = "item"
 ) -> tuple[dict[str, Any], ...]:
     """The entries of ``spec`` named in ``names`` (in that order); an unknown name is an error
     that lists the fields the data has."""
@@ -45,7 +50,7 @@ def select_fields(
     for name in names:
         if name not in by_name:
             having = ", ".join(by_name) or "none"
-            raise ValueError(f"{owner}: no item feature {name!r}; the data has: {having}")
+            raise ValueError(f"{owner}: no {side} feature {name!r}; the data has: {having}")
     return tuple(by_name[name] for name in names)
 
 
@@ -67,6 +72,44 @@ def item_feature_layer(
     return FeatureEmbedding(select_fields(spec, names, owner), n_items + 1, out_dim)
 
 
+def user_feature_layer(
+    spec: Sequence[Mapping[str, Any]], names: Sequence[str], n_users: int, out_dim: int, owner: str
+) -> FeatureEmbedding | None:
+    """A user-side :class:`FeatureEmbedding` of the fields ``names`` over users 0..n_users-1
+    (rows shifted by one; None when ``names`` is empty)."""
+    if not names:
+        return None
+    fields = select_fields(spec, names, owner, side="user")
+    return FeatureEmbedding(fields, n_users + 1, out_dim, side="user")
+
+
+def user_vector(
+    embedding: nn.Embedding | None,
+    features: FeatureEmbedding | None,
+    users: Tensor | None,
+    batch_size: int,
+    n_users: int,
+) -> Tensor | None:
+    """The user part of a click model's input, (B, U): the user-id embedding and the user
+    feature vector, concatenated (either may be absent; None when both are). Without user codes
+    (a new session) it is a zero vector; codes outside 0..n_users-1 are an error."""
+    parts = [m for m in (embedding, features) if m is not None]
+    if not parts:
+        return None
+    if users is None:
+        width = sum(m.embedding_dim if m is embedding else m.out_dim for m in parts)
+        return next(parts[0].parameters()).new_zeros(batch_size, width)
+    if bool((users >= n_users).any()) or bool((users < 0).any()):
+        raise ValueError(
+            f"user codes must lie in 0..{n_users - 1} (model.n_users), "
+            f"got {int(users.min())}..{int(users.max())}"
+        )
+    out = [] if embedding is None else [embedding(users)]
+    if features is not None:
+        out.append(features((users + 1).unsqueeze(1)).squeeze(1))  # row u + 1 is user u
+    return torch.cat(out, -1)
+
+
 def concat_item_features(
     vectors: Tensor, features: FeatureEmbedding | None, items: Tensor
 ) -> Tensor:
@@ -83,8 +126,20 @@ def load_item_tables(model: nn.Module, table: FeatureTable) -> None:
     """Fill every item :class:`FeatureEmbedding` of ``model`` from a ``FeatureTable`` aligned with
     the model's item codes (what the training pipeline does before training)."""
     for module in model.modules():
-        if isinstance(module, FeatureEmbedding):
+        if isinstance(module, FeatureEmbedding) and module.side == "item":
             module.load_tables({e["name"]: table.model_array(e["name"]) for e in module.spec})
+
+
+def load_user_tables(model: nn.Module, table: FeatureTable) -> None:
+    """Fill every user :class:`FeatureEmbedding` of ``model`` from a ``FeatureTable`` aligned with
+    the user codes (row 0 = user 0): each array gains the layer's "no user" row in front."""
+    for module in model.modules():
+        if isinstance(module, FeatureEmbedding) and module.side == "user":
+            arrays = {}
+            for entry in module.spec:
+                array = table.model_array(entry["name"])
+                arrays[entry["name"]] = np.concatenate([np.zeros_like(array[:1]), array])
+            module.load_tables(arrays)
 
 
 class FeatureEmbedding(nn.Module):
@@ -92,7 +147,9 @@ class FeatureEmbedding(nn.Module):
 
     ``spec`` lists the fields to embed (dicts with ``name``, ``kind``, ``codes``, ``width``);
     ``field_dim`` is each field's vector size before a ``concat`` projection (default
-    ``out_dim``). Fill the tables with :meth:`load_tables` (or from a saved state dict).
+    ``out_dim``); ``side`` says whose tables these are (``item`` or ``user``, whose rows are the
+    user codes shifted by one). Fill the tables with :meth:`load_tables` (or from a saved state
+    dict).
     """
 
     def __init__(
@@ -103,13 +160,17 @@ class FeatureEmbedding(nn.Module):
         field_dim: int | None = None,
         combine: Literal["concat", "sum"] = "concat",
         pooling: Literal["mean", "sum"] = "mean",
+        side: Literal["item", "user"] = "item",
     ) -> None:
         super().__init__()
         if not spec:
             raise ValueError("FeatureEmbedding needs at least one field")
-        if combine not in COMBINE or pooling not in POOLING:
-            raise ValueError(f"combine must be in {COMBINE} and pooling in {POOLING}")
+        if combine not in COMBINE or pooling not in POOLING or side not in SIDES:
+            raise ValueError(
+                f"combine must be in {COMBINE}, pooling in {POOLING} and side in {SIDES}"
+            )
         self.spec = tuple(dict(entry) for entry in spec)
+        self.side = side
         self.n_rows, self.out_dim, self.combine, self.pooling = n_rows, out_dim, combine, pooling
         dim = out_dim if combine == "sum" else field_dim or out_dim
         tokens = [e for e in self.spec if e["kind"] in TOKEN_KINDS]

@@ -1,9 +1,10 @@
 """What a model takes from the data rather than from the user (``config.DERIVED_MODEL_FIELDS``).
 
 ``derived_fields`` gives the config values: ``n_items``, ``n_users`` for models with that field
-(a user embedding) and, for models with an ``item_feature_spec`` field, the kinds and sizes of
-the data's item features (empty without features). ``attach_data`` fills what does not fit in a
-JSON config, once the model is built: the item feature tables (buffers, saved with the weights)
+(a user embedding) and, for models with an ``item_feature_spec`` (``user_feature_spec``) field,
+the kinds and sizes of the data's item (user) features (empty without features). ``attach_data``
+fills what does not fit in a JSON config, once the model is built: the feature tables (buffers,
+saved with the weights)
 and, through the model's ``prepare_from_training(train)`` hook, statistics of the training split
 (e.g. the counts of a popularity sampler). A saved model then needs no data files to be rebuilt
 and used.
@@ -17,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from seqrec import models
-from seqrec.nn.features import load_item_tables
+from seqrec.nn.features import load_item_tables, load_user_tables
 from seqrec.training.prepare import PreparedData
 
 
@@ -30,13 +31,18 @@ def derived_fields(model_name: str, data: PreparedData) -> dict[str, Any]:
     if "item_feature_spec" in names:
         table = data.item_features
         derived["item_feature_spec"] = [] if table is None else list(table.spec())
+    if "user_feature_spec" in names:
+        table = data.user_features
+        derived["user_feature_spec"] = [] if table is None else list(table.spec())
     return derived
 
 
 def attach_data(model: nn.Module, data: PreparedData) -> None:
-    """Load the item feature tables into the model and let it read the training split."""
+    """Load the item and user feature tables into the model and let it read the training split."""
     if data.item_features is not None:
         load_item_tables(model, data.item_features)
+    if data.user_features is not None:
+        load_user_tables(model, data.user_features)
     prepare = getattr(model, "prepare_from_training", None)
     if callable(prepare):
         prepare(data.split.train)

@@ -380,7 +380,10 @@ def compare_dien_side_by_side(
         args.dien_seqrec_epochs, inter, work, not args.dien_recbole_inputs, args.dien_lr
     )
     row = compare_dien(recbole, shipped, ours)
-    raw = {"dien": {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours}}
+    raw = {
+        "torch_threads": torch.get_num_threads(),
+        "dien": {"recbole_off": recbole, "recbole_shipped": shipped, "seqrec": ours},
+    }
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / "vs_recbole_dien"
     report = json.dumps({"args": vars(args), "row": row, "raw": raw}, indent=2, default=str)

@@ -16,7 +16,9 @@ to), seqrec up to ``--dien-seqrec-epochs`` (default 3) and keeps its best valida
 Reported: (a) training seconds per sample (click or non-click), the median over epochs, for
 RecBole with anomaly detection off and as shipped, and for seqrec, with the ratios; (b) test AUC
 and LogLoss (seqrec with 95% bootstrap CIs, and GAUC) and the epochs each side trained; (c) the
-seconds of one test evaluation (median of 7 after one untimed pass). Used by
+seconds of one test evaluation (median of 7 after one untimed pass). RecBole runs with two
+torch threads (``recbole_runner``'s default); leave ``OMP_NUM_THREADS`` unset on a 2-core machine
+so that seqrec has the same two (the JSON records ``torch_threads``). Used by
 ``vs_recbole.py --models dien``.
 """
 

@@ -41,6 +41,7 @@ bench: setup
 	$(PY) benchmarks/training_throughput.py
 	$(PY) benchmarks/vs_recbole.py
 	$(PY) benchmarks/eval_floor.py
+	$(PY) benchmarks/dien_floor.py
 	$(PY) benchmarks/ddp_scaling.py
 
 clean:

@@ -303,10 +303,13 @@ class TrainingConfig:
     (e.g. ``[1, 2, 3]``) trains one model per seed into one run folder instead of one with
     ``seed``, and reports each metric's mean and spread across them. ``patience`` counts
     validations (every ``eval_every`` epochs) without improvement of ``early_stopping_metric``
-    on the validation set. ``window_step`` None gives one window per user (the newest
-    ``train_seq_len`` items); a step adds older windows ending every ``step`` items back.
+    on the validation set; ``eval_every`` 0 never validates (RecBole's ``eval_step`` 0): all
+    ``epochs`` train and the last weights are kept. ``window_step`` None gives one window per
+    user (the newest ``train_seq_len`` items); a step adds older windows ending every ``step``
+    items back.
     ``dupe_factor`` repeats every window per epoch (masked differently each time).
-    ``length_buckets`` batches windows of similar length, each batch only as wide as it needs.
+    ``length_buckets`` batches windows of similar length, each batch only as wide as it needs
+    and holding about ``batch_size`` windows' worth of items (more rows of short windows).
     ``last_item_copy`` adds one copy of every window per epoch trained on its newest item only
     (the BERT4Rec authors' data generation). ``clip_grad_norm`` null turns clipping off.
     ``accelerator`` is ``auto``, ``cpu``, ``gpu``, ``cuda`` or ``mps``; training checks that the
@@ -330,7 +333,7 @@ class TrainingConfig:
     clip_grad_norm: float | None = field(default=5.0, metadata=above(0))
     seed: int = field(default=42, metadata=SEED_RANGE)
     seeds: tuple[int, ...] = field(default=(), metadata=SEED_RANGE)
-    eval_every: int = field(default=1, metadata=at_least(1))
+    eval_every: int = field(default=1, metadata=at_least(0))
     early_stopping_metric: str = "NDCG@10"
     patience: int = field(default=5, metadata=at_least(1))
     window_step: int | None = field(default=None, metadata=at_least(1))

@@ -274,7 +274,7 @@ def _evaluator(
 
 def _validator(config: Config, data: PreparedData) -> Evaluator | None:
     ev = config.evaluation
-    if len(data.split.valid) == 0:
+    if len(data.split.valid) == 0 or config.training.eval_every == 0:
         return None
     early = config.training.early_stopping_metric
     metrics = tuple(dict.fromkeys((*ev.metrics, early)))

@@ -128,6 +128,8 @@ def _training_section(config: Config, fitted: FitResult) -> list[str]:
     if fitted.windows == 0:
         return ["", "## Training", "", "Nothing to train: fitted from the training split."]
     best = "no validation set: last epoch kept"
+    if t.eval_every == 0:
+        best = "no validation (training.eval_every 0): last epoch kept"
     if fitted.best_epoch is not None:
         best = (
             f"best epoch {fitted.best_epoch} (validation {fitted.metric} {fitted.best_value:.4f})"

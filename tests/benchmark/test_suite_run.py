@@ -12,7 +12,7 @@ from tiny_suite import write_suite
 
 from seqrec.benchmark import load_suite, run_suite
 from seqrec.benchmark.plots import mean_curve
-from seqrec.benchmark.results import SeedTraining, holm
+from seqrec.benchmark.results import ModelSummary, SeedTraining, holm
 from seqrec.cli import main
 from seqrec.comparison import compare_runs
 from seqrec.config import ConfigError
@@ -162,3 +162,12 @@ def test_the_mean_curve_averages_the_validations_every_seed_reached():
     b = SeedTraining(2, [{"epoch": 1, "time_s": 3.0, "valid_M": 0.2}])
     times, values = mean_curve([a, b], "M")
     assert times.tolist() == [2.0] and values.tolist() == pytest.approx([0.15])
+
+
+def test_a_model_trained_without_validation_has_no_curve(tmp_path):
+    unvalidated = SeedTraining(1, [{"epoch": 1, "time_s": 4.0, "train_loss": 0.6}])
+    validated = SeedTraining(2, [{"epoch": 1, "time_s": 1.0, "valid_M": 0.1}])
+    summary = ModelSummary("m", tmp_path, None, {}, {}, [unvalidated], 10)
+    assert summary.trained and not summary.validated("M")
+    summary.seeds.append(validated)
+    assert summary.validated("M") and not summary.validated("N")

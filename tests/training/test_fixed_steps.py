@@ -27,6 +27,20 @@ def test_training_on_validation_runs_a_fixed_number_of_steps(tiny_data, tmp_path
     assert len(run.prepared().split.valid) == 0
 
 
+def test_eval_every_zero_never_validates_and_keeps_the_last_weights(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path / "run", epochs=3, eval_every=0)
+    run = train(config)
+    assert run.fit.best_epoch is None and run.fit.epochs_run == 3
+    history = pl.read_csv(run.dir / "history.csv")
+    assert history.height == 3 and not any(c.startswith("valid_") for c in history.columns)
+    assert not (run.dir / "checkpoints" / "best.safetensors").exists()
+    last = torch.load(run.dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    for name, value in run.model.state_dict().items():
+        assert torch.equal(value, last[f"model.{name}"]), name
+    assert "no validation (training.eval_every 0)" in (run.dir / "report.md").read_text()
+    assert len(run.prepared().split.valid) > 0  # the split still has its validation users
+
+
 class AutocastProbe(Tiny):
     """Records whether bfloat16 autocast is on when it trains and when it is evaluated."""
 

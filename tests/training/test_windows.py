@@ -131,6 +131,20 @@ def test_length_buckets_batch_windows_of_one_width_and_drop_only_padding():
     assert again != [b.users.tolist() for b in batches]  # reshuffled by epoch
 
 
+def test_length_buckets_hold_about_an_unbucketed_batch_of_items():
+    # 40 windows of 3 items and 10 of 40: an unbucketed batch of 8 holds 8 x 10.4 items on average
+    lengths = [3] * 40 + [40] * 10
+    module = WindowDataModule(
+        leave_one_out(_position_corpus([n + 2 for n in lengths])).train,
+        seq_len=48, batch_size=8, seed=0, length_buckets=True,
+    )  # fmt: skip
+    batches = list(module.train_dataloader())
+    items = {len(b): int((b.item_seq != 0).sum()) for b in batches}
+    assert items == {28: 84, 12: 36, 2: 80}  # 28 + 12 short windows, 5 batches of 2 long ones
+    assert sorted(len(b) for b in batches) == [2] * 5 + [12, 28]
+    assert module.batches_per_epoch() == len(batches)
+
+
 def test_length_buckets_shard_whole_batches_across_ranks():
     widths = np.array([8, 8, 16, 16, 16, 24, 8, 24])
     shards = [

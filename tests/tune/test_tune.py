@@ -144,3 +144,11 @@ def test_without_optuna_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(ConfigError, match=r"pip install 'seqrec\[tune\]'"):
         tune(preset, 1, 1, space=space, output=tmp_path / "out")
+
+
+def test_a_preset_that_never_validates_is_refused_before_any_trial(tmp_path):
+    preset, space = write_preset(tmp_path)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"training\.eval_every: 0 never validates"):
+        tune(preset, 2, 5, space=space, output=out, overrides={"training.eval_every": 0})
+    assert not out.exists()

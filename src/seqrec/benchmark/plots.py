@@ -44,14 +44,18 @@ def mean_curve(trainings: Sequence[SeedTraining], metric: str) -> tuple[np.ndarr
 
 
 def time_to_quality(summaries: Sequence[ModelSummary], metric: str, protocol: str, path: Path):
-    """One line per trained model (mean over seeds), each seed thin; untrained models noted."""
+    """One line per trained model (mean over seeds), each seed thin; models trained without
+    validation (``training.eval_every`` 0) or not trained at all are noted in the title."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), constrained_layout=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    untrained = []
+    untrained, unvalidated = [], []
     for i, s in enumerate(summaries):
         if not s.trained:
             untrained.append(s.name)
+            continue
+        if not s.validated(metric):
+            unvalidated.append(s.name)
             continue
         colour = colours[i % len(colours)]
         for t in s.seeds:
@@ -60,6 +64,7 @@ def time_to_quality(summaries: Sequence[ModelSummary], metric: str, protocol: st
     ax.set_xlabel("wall time of training (s)")
     ax.set_ylabel(f"validation {metric} ({protocol})")
     note = f"; not trained: {', '.join(untrained)}" if untrained else ""
+    note += f"; not validated: {', '.join(unvalidated)}" if unvalidated else ""
     ax.set_title(f"time to quality: mean over seeds, each seed thin{note}", fontsize=10)
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)

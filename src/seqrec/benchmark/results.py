@@ -63,6 +63,10 @@ class ModelSummary:
     def trained(self) -> bool:
         return any(s.epochs for s in self.seeds)
 
+    def validated(self, metric: str) -> bool:
+        """Whether any seed was validated on ``metric`` (none is with ``training.eval_every`` 0)."""
+        return any(row.get(f"valid_{metric}") is not None for s in self.seeds for row in s.history)
+
     @property
     def sequences_per_s(self) -> float | None:
         seconds = sum(s.step_s for s in self.seeds)

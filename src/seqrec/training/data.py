@@ -87,6 +87,21 @@ def bucket_widths(windows: np.ndarray) -> np.ndarray:
     return np.minimum(-(-lengths // WIDTH_STEP) * WIDTH_STEP, windows.shape[1])
 
 
+def bucket_batch_rows(windows: np.ndarray, widths: np.ndarray, batch_size: int) -> np.ndarray:
+    """Rows per batch of each width (indexed by width): about as many items as ``batch_size``
+    windows of the mean length, so a bucket of short windows takes more rows.
+
+    Models average their loss over a batch's targets: with ``batch_size`` rows in every bucket,
+    a target in a batch of 3-item windows would weigh over 15 times more than one in a batch of
+    50-item windows, where unbucketed batches weigh every target about equally.
+    """
+    lengths = (windows != 0).sum(axis=1)
+    counts = np.bincount(widths)
+    mean_length = np.bincount(widths, weights=lengths) / np.maximum(counts, 1)
+    rows = np.rint(batch_size * lengths.mean() / np.maximum(mean_length, 1))
+    return np.maximum(rows, 1).astype(np.int64)
+
+
 class WindowBatches(Sampler[np.ndarray]):
     """Shuffled batches of visit ids over ``n * dupe_factor`` window visits, one order per epoch.
 
@@ -98,8 +113,9 @@ class WindowBatches(Sampler[np.ndarray]):
 
     With ``widths`` (one per window, see :func:`bucket_widths`), every batch holds windows of one
     width only: the shuffled visits are grouped by width (keeping their random order), cut into
-    batches and the batches shuffled. On data whose histories are much shorter than the window
-    (Beauty: 8.8 items on average, windows of 50) most of an unbucketed batch is padding.
+    batches of ``rows[width]`` visits (default ``batch_size``; see :func:`bucket_batch_rows`) and
+    the batches shuffled. On data whose histories are much shorter than the window (Beauty: 8.8
+    items on average, windows of 50) most of an unbucketed batch is padding.
     """
 
     def __init__(
@@ -111,10 +127,14 @@ class WindowBatches(Sampler[np.ndarray]):
         rank: int = 0,
         world_size: int = 1,
         widths: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         self.n, self.batch_size, self.seed, self.dupe_factor = n, batch_size, seed, dupe_factor
         self.rank, self.world_size, self.epoch = rank, world_size, 0
         self.widths = widths
+        if widths is not None and rows is None:
+            rows = np.full(int(widths.max()) + 1, batch_size, dtype=np.int64)
+        self.rows = rows
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -124,9 +144,9 @@ class WindowBatches(Sampler[np.ndarray]):
         return total // self.world_size  # equal batch counts on every rank
 
     def _bucketed_batches(self) -> int:
-        """Batches of all ranks: each width's visits cut into batches of at most batch_size."""
+        """Batches of all ranks: each width's visits cut into batches of ``rows[width]``."""
         counts = np.bincount(self.widths) * self.dupe_factor
-        return int((-(-counts // self.batch_size)).sum())
+        return int((-(-counts // self.rows[: len(counts)])).sum())
 
     def __len__(self) -> int:
         if self.widths is not None:
@@ -149,11 +169,12 @@ class WindowBatches(Sampler[np.ndarray]):
         grouped, widths = visits[by_width], widths[by_width]
         group_start = np.flatnonzero(np.r_[True, widths[1:] != widths[:-1]])
         group_end = np.r_[group_start[1:], len(grouped)]
+        rows = self.rows[widths[group_start]]
         starts = np.concatenate(  # one range per width (a handful), not per window
-            [np.arange(a, b, self.batch_size) for a, b in zip(group_start, group_end, strict=True)]
+            [np.arange(a, b, r) for a, b, r in zip(group_start, group_end, rows, strict=True)]
         )
         group = np.searchsorted(group_start, starts, side="right") - 1
-        ends = np.minimum(starts + self.batch_size, group_end[group])
+        ends = np.minimum(starts + rows[group], group_end[group])
         order = torch.randperm(len(starts), generator=generator).numpy()
         mine = order[self.rank :: self.world_size][: len(self)]
         for b in mine:
@@ -214,7 +235,8 @@ class WindowDataModule(L.LightningDataModule):
     ``with_seen`` adds each user's distinct training items to every batch
     (``SequenceBatch.seen``), for models that draw negatives outside them. ``length_buckets``
     batches windows of similar length together, each batch only as wide as it needs (models
-    read positions counted back from the newest item, so the padding they lose changed nothing).
+    read positions counted back from the newest item, so the padding they lose changed nothing)
+    and holding about as many items as an unbucketed batch (:func:`bucket_batch_rows`).
     ``last_item_copy`` adds one visit of every window per epoch, after its ``dupe_factor``
     masked ones, trained on its newest item only. ``click_labels`` (models that set
     ``trains_on_click_labels``, on data with ``data.click_labels``) makes every batch labelled
@@ -243,6 +265,7 @@ class WindowDataModule(L.LightningDataModule):
             raise ValueError(f"no training sequence has at least {MIN_WINDOW} items")
         seen = sorted_distinct(train) if with_seen else None
         self.widths = bucket_widths(windows) if length_buckets else None
+        self.rows = bucket_batch_rows(windows, self.widths, batch_size) if length_buckets else None
         copy_from = dupe_factor if last_item_copy else None
         labels = window_end_labels(train, seq_len, step, prefixes) if click_labels else None
         self.dataset = WindowDataset(windows, users, seen, self.widths, copy_from, labels)
@@ -256,7 +279,7 @@ class WindowDataModule(L.LightningDataModule):
     def _sampler(self, rank: int, world_size: int) -> WindowBatches:
         return WindowBatches(
             len(self.dataset), self.batch_size, self.seed, self.dupe_factor, rank, world_size,
-            self.widths,
+            self.widths, self.rows,
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

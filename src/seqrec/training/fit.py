@@ -158,7 +158,8 @@ def fit(
 ) -> FitResult:
     """Train ``model`` in place and leave the best validation weights in it.
 
-    Without a validator (no validation users) the weights of the last epoch are kept.
+    Without a validator (no validation users), or with ``cfg.eval_every`` 0, the weights of the
+    last epoch are kept.
     ``resume`` continues from ``run_dir/checkpoints/last.ckpt`` exactly where it stopped.
     ``on_validation(epoch, value)`` is called after every validation; what it raises stops
     training and propagates (see ``pruning.py``).
@@ -180,8 +181,8 @@ def fit(
     if writes_run_folder():
         ckpt_dir.mkdir(parents=True, exist_ok=True)
     validation = Validation(
-        validator, cfg.early_stopping_metric, cfg.eval_every, cfg.patience, best,
-        run_dir / HISTORY,
+        validator if cfg.eval_every else None, cfg.early_stopping_metric, cfg.eval_every,
+        cfg.patience, best, run_dir / HISTORY,
     )  # fmt: skip
     log = EpochLog(validation, run_dir, every_epoch=not show_bar(cfg))
     callbacks = [validation, log, LastCheckpoint(last)]

@@ -192,6 +192,11 @@ def tune(
     preset = dataclasses.replace(
         original, training=dataclasses.replace(original.training, seeds=())
     )
+    if preset.training.eval_every == 0:
+        raise ConfigError(
+            "training.eval_every: 0 never validates, and seqrec tune scores every trial by its "
+            "validation value; set it to 1 or more"
+        )
     space = load_space(space or default_space_path(preset.model.name))
     _check_space(preset, space)
     out = Path(output) if output is not None else default_output(config)

@@ -4,6 +4,7 @@ significance rows are ``compare_runs``, and a second run trains nothing."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -12,6 +13,7 @@ from tiny_suite import write_suite
 
 from seqrec.benchmark import load_suite, run_suite
 from seqrec.benchmark.plots import mean_curve
+from seqrec.benchmark.report import training_table
 from seqrec.benchmark.results import ModelSummary, SeedTraining, holm
 from seqrec.cli import main
 from seqrec.comparison import compare_runs
@@ -165,9 +167,12 @@ def test_the_mean_curve_averages_the_validations_every_seed_reached():
 
 
 def test_a_model_trained_without_validation_has_no_curve(tmp_path):
-    unvalidated = SeedTraining(1, [{"epoch": 1, "time_s": 4.0, "train_loss": 0.6}])
-    validated = SeedTraining(2, [{"epoch": 1, "time_s": 1.0, "valid_M": 0.1}])
-    summary = ModelSummary("m", tmp_path, None, {}, {}, [unvalidated], 10)
+    unvalidated = SeedTraining(1, [{"epoch": 1, "time_s": 4.0, "train_s": 3.0}])
+    validated = SeedTraining(2, [{"epoch": 1, "time_s": 1.0, "train_s": 1.0, "valid_M": 0.1}])
+    config = SimpleNamespace(training=SimpleNamespace(early_stopping_metric="M"))
+    summary = ModelSummary("m", tmp_path, config, {}, {}, [unvalidated], 10)
     assert summary.trained and not summary.validated("M")
+    assert "| 1 | - (not validated: last epoch kept) |" in training_table([summary])[2]
     summary.seeds.append(validated)
     assert summary.validated("M") and not summary.validated("N")
+    assert "| 1, 1 | -, 1 |" in training_table([summary])[2]

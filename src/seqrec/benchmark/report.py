@@ -89,8 +89,10 @@ def training_table(summaries: Sequence[ModelSummary]) -> list[str]:
             continue
         wall = _mean_std([t.wall_s for t in s.seeds], digits=1)
         epochs = ", ".join(str(t.epochs) for t in s.seeds)
-        best = ", ".join(str(_best_epoch(t.history, s.config.training.early_stopping_metric))
-                         for t in s.seeds)  # fmt: skip
+        metric = s.config.training.early_stopping_metric
+        best = ", ".join(str(_best_epoch(t.history, metric)) for t in s.seeds)
+        if not s.validated(metric):
+            best = "- (not validated: last epoch kept)"
         lines.append(f"| {s.name} | {wall} | {epochs} | {best} | {s.sequences_per_s:,.0f} |")
     return lines
 

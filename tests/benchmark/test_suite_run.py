@@ -13,7 +13,7 @@ from tiny_suite import write_suite
 
 from seqrec.benchmark import load_suite, run_suite
 from seqrec.benchmark.plots import mean_curve
-from seqrec.benchmark.report import training_table
+from seqrec.benchmark.report import _cell, training_table
 from seqrec.benchmark.results import ModelSummary, SeedTraining, holm
 from seqrec.cli import main
 from seqrec.comparison import compare_runs
@@ -176,3 +176,10 @@ def test_a_model_trained_without_validation_has_no_curve(tmp_path):
     summary.seeds.append(validated)
     assert summary.validated("M") and not summary.validated("N")
     assert "| 1, 1 | -, 1 |" in training_table([summary])[2]
+
+
+def test_a_single_seed_cell_shows_no_spread():
+    one = {"mean": 0.1, "std": 0.0, "ci_low": 0.05, "ci_high": 0.15, "per_seed": [0.1]}
+    assert _cell(one) == "0.1000 [0.0500, 0.1500]"
+    two = {**one, "std": 0.01, "per_seed": [0.09, 0.11]}
+    assert _cell(two) == "0.1000 ± 0.0100 [0.0500, 0.1500]"

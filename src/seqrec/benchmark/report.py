@@ -55,10 +55,9 @@ def commit() -> str | None:
 
 
 def _cell(summary: dict[str, Any]) -> str:
-    return (
-        f"{summary['mean']:.4f} ± {summary['std']:.4f} "
-        f"[{summary['ci_low']:.4f}, {summary['ci_high']:.4f}]"
-    )
+    """Mean ± seed spread [CI]; one seed has no spread to show."""
+    spread = f" ± {summary['std']:.4f}" if len(summary["per_seed"]) > 1 else ""
+    return f"{summary['mean']:.4f}{spread} [{summary['ci_low']:.4f}, {summary['ci_high']:.4f}]"
 
 
 def metrics_table(summaries: Sequence[ModelSummary], protocol: str) -> list[str]:

@@ -28,6 +28,15 @@ own training choices (learning rate and windows, ``SEQREC_TRAINING``). It report
         [--recbole-epochs 10] [--shipped-epochs 1] [--seqrec-epochs 60] [--seqrec-lr LR]
         [--seqrec-patience 10] [--data-dir ../shared/data/ml-100k] [--recbole-results EARLIER.json]
 
+``--data-dir`` holds one RecBole ``.inter`` file, or one ``user item`` text file (the BERT4Rec
+authors' format, e.g. Beauty's ``beauty.txt``, each user's lines in time order), which is
+written out as a ``.inter`` file whose timestamp is each line's position in its user's sequence,
+so both sides read the same ordered sequences; the results then carry the data set's name
+(``vs_recbole_bert4rec_sasrec_beauty.*``):
+
+    python benchmarks/vs_recbole.py --models bert4rec sasrec --data-dir ../shared/data/beauty \
+        --recbole-epochs 1 --shipped-epochs 0 --seqrec-epochs 1 --eval-repeats 3
+
 ``--models dien`` (alone or with the others) compares the click-through model DIEN instead, in
 its own table (``vs_recbole_dien.py``: samples, sizes and what is measured): RecBole for
 ``--dien-epochs`` epochs, seqrec for up to ``--dien-seqrec-epochs``:
@@ -46,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 
 from seqrec import pipeline
@@ -91,6 +101,24 @@ SEQREC_TRAINING = {
     "gru4rec": {"lr": 5e-3, "window_step": 10},
     "gru4recf": {"lr": 5e-3, "window_step": 10},
 }
+
+
+def inter_file(data_dir: Path, work: Path) -> Path:
+    """The data set's ``.inter`` file; a ``user item`` text file is written out as one first."""
+    inters = sorted(data_dir.glob("*.inter"))
+    if inters:
+        return inters[0]
+    texts = sorted(data_dir.glob("*.txt"))
+    if len(texts) != 1:
+        raise SystemExit(f"{data_dir}: expected one *.inter or one 'user item' *.txt file")
+    lines = pl.read_csv(texts[0], separator=" ", has_header=False, new_columns=["user", "item"])
+    out = work / f"{texts[0].stem}.inter"
+    lines.with_columns(pl.int_range(pl.len()).over("user").alias("position")).write_csv(
+        out, separator="\t", include_header=False
+    )
+    header = "user_id:token\titem_id:token\ttimestamp:float\n"
+    out.write_text(header + out.read_text())
+    return out
 
 
 def recbole_prefix_lengths(train_lengths: np.ndarray, max_len: int) -> np.ndarray:
@@ -317,8 +345,9 @@ def main() -> None:
     )  # fmt: skip
     args = parser.parse_args()
     keep_freed_memory()  # seqrec trains in this process, set up as `seqrec train` sets it up
-    inter = next(args.data_dir.glob("*.inter"))
     work = Path(tempfile.mkdtemp(prefix="vs-recbole-"))
+    inter = inter_file(args.data_dir, work)
+    args.dataset = inter.stem
     rb_dir = work / "recbole-data"
     rb_dir.mkdir()
     (rb_dir / inter.name).symlink_to(inter.resolve())
@@ -395,7 +424,8 @@ def compare_dien_side_by_side(
 def write_results(args: argparse.Namespace, rows: dict, raw: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
     reused = "_recbole-reused" if args.recbole_results else ""
-    stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}{reused}"
+    dataset = "" if args.dataset == "ml-100k" else f"_{args.dataset}"
+    stem = RESULTS / f"vs_recbole_{'_'.join(args.models)}{dataset}{reused}"
     report = json.dumps({"args": vars(args), "rows": rows, "raw": raw}, indent=2, default=str)
     stem.with_suffix(".json").write_text(report + "\n")
     table = markdown(rows)

@@ -286,6 +286,7 @@ class ModelConfig:
         return dict(self.params)
 
 
+CONFIG_FILE = "config.yaml"  # the resolved config in every run folder
 SEED_RANGE = at_least(0, 2**32 - 1)  # what NumPy's and Lightning's seeding accept
 
 
@@ -294,8 +295,12 @@ class TrainingConfig:
     """Optimisation, validation and the training windows.
 
     ``max_steps`` trains exactly that many optimizer steps, whatever ``epochs`` says (the
-    learning-rate decay then ends there). ``max_minutes`` stops training after that much wall
-    time (checked between steps; the epoch then ends there and is validated).
+    learning-rate decay then ends there). ``steps_from`` (an earlier run folder that validated
+    on the same data set) sets ``max_steps`` to the steps that run had taken at its best
+    validation: the final model of the BERT4Rec authors' protocol trains on the validation
+    items too (``data.split.train_on_validation``), so a validation run picks its length.
+    ``max_minutes`` stops training after that much wall time (checked between steps; the epoch
+    then ends there and is validated).
     ``steps_per_epoch`` ends an epoch (and so validates) after that many steps, each epoch a
     fresh shuffle: a long recipe (the BERT4Rec authors' 10 masked copies of every window) gets a
     learning curve. ``precision`` ``bf16-mixed`` (Lightning's name; the default is ``32-true``)
@@ -324,6 +329,7 @@ class TrainingConfig:
 
     epochs: int = field(default=50, metadata=at_least(1))
     max_steps: int | None = field(default=None, metadata=at_least(1))
+    steps_from: str | None = None
     max_minutes: float | None = field(default=None, metadata=above(0))
     steps_per_epoch: int | None = field(default=None, metadata=at_least(1))
     batch_size: int = field(default=128, metadata=at_least(1))

@@ -43,6 +43,7 @@ from seqrec import models
 from seqrec.arguments import id_list, path_arg, positive_int
 from seqrec.arguments import names as name_list  # ``names`` is a common local name here
 from seqrec.config import (
+    CONFIG_FILE,
     Config,
     DataConfig,
     EvaluationConfig,
@@ -78,9 +79,9 @@ from seqrec.training.fit import LAST_CHECKPOINT, FitResult, check_training, fit,
 from seqrec.training.inputs import attach_data, derived_fields
 from seqrec.training.prepare import PreparedData, prepare_data
 from seqrec.training.pruning import ValidationListener
+from seqrec.training.steps_from import best_step
 
 MODEL_DIR = "model"
-CONFIG_FILE = "config.yaml"
 BASELINES = {"pop": Pop}  # fitted from counts, evaluated without a training run
 
 
@@ -309,7 +310,22 @@ class _Plan:
     testers: dict[str, Evaluator]
 
 
+def _steps_from(config: Config) -> Config:
+    """``training.max_steps`` set from ``training.steps_from`` (see ``steps_from.py``)."""
+    t = config.training
+    if t.steps_from is None:
+        return config
+    best = best_step(t.steps_from, config.data.dataset)
+    if t.max_steps not in (None, best.step):
+        raise ConfigError(
+            f"training.max_steps {t.max_steps} and training.steps_from {t.steps_from} "
+            f"({best.step} steps) disagree: give one of them"
+        )
+    return dataclasses.replace(config, training=dataclasses.replace(t, max_steps=best.step))
+
+
 def _plan(config: Config) -> _Plan:
+    config = _steps_from(config)
     check_evaluation(config)
     check_training(config.training)
     data = prepare_data(config.data)

@@ -5,7 +5,8 @@ Run folder::
     config.yaml              the resolved config (load_config reads it back)
     metrics.json             test metrics per protocol: mean, 95% bootstrap CI, n
     per_user/<protocol>.parquet   every test user's metric values (raw user ids)
-    history.csv              per epoch (appended as each ends): loss, validation metric, wall time
+    history.csv              per epoch (appended as each ends): loss, validation metric, wall time,
+                             peak resident memory
     training.png             loss and validation metric against epoch and wall time
     report.md                data, split, training and the metric tables
     model/                   weights.safetensors, config.json, items.json
@@ -28,6 +29,8 @@ from seqrec.data.corpus import Vocabulary
 from seqrec.data.stats import corpus_stats, feature_report_lines
 from seqrec.evaluation.result import EvalResult
 from seqrec.evaluation.seeds import SeedsResult
+from seqrec.training.fit import HISTORY
+from seqrec.training.steps_from import best_step
 
 if TYPE_CHECKING:
     from seqrec.training.fit import FitResult
@@ -123,21 +126,39 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
     return lines
 
 
+def _length(config: Config, fitted: FitResult) -> str:
+    """How long training ran: epochs, and with ``training.max_steps`` the steps and their source."""
+    t = config.training
+    if t.max_steps is None:
+        return f"{fitted.epochs_run} epochs of at most {t.epochs}"
+    done = int(fitted.history[-1].get("step") or 0) if fitted.history else 0
+    source = "training.max_steps"
+    if t.steps_from is not None:
+        source += ": " + best_step(t.steps_from, config.data.dataset).describe()
+    return f"{fitted.epochs_run} epochs, {done:,} of {t.max_steps:,} steps ({source})"
+
+
 def _training_section(config: Config, fitted: FitResult) -> list[str]:
     t = config.training
     if fitted.windows == 0:
         return ["", "## Training", "", "Nothing to train: fitted from the training split."]
     best = "no validation set: last epoch kept"
+    if config.data.split.train_on_validation:
+        best = "trained on the validation items too (data.split.train_on_validation): last kept"
     if t.eval_every == 0:
         best = "no validation (training.eval_every 0): last epoch kept"
     if fitted.best_epoch is not None:
         best = (
             f"best epoch {fitted.best_epoch} (validation {fitted.metric} {fitted.best_value:.4f})"
         )
+    peak = fitted.history[-1].get("peak_rss_mib") if fitted.history else None
+    memory = ""
+    if peak is not None:
+        memory = f" Peak resident memory {peak:,.0f} MiB (per epoch: {HISTORY})."
     return [
         "", "## Training", "",
-        f"{fitted.epochs_run} epochs of at most {t.epochs} ({fitted.windows:,} training windows, "
-        f"batch size {t.batch_size}, lr {t.lr:g}) in {fitted.train_time_s:.1f} s; {best}.",
+        f"{_length(config, fitted)} ({fitted.windows:,} training windows, batch size "
+        f"{t.batch_size}, lr {t.lr:g}) in {fitted.train_time_s:.1f} s; {best}.{memory}",
         "", f"![training curves]({PLOT})",
     ]  # fmt: skip
 

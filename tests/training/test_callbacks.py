@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +13,7 @@ from torch import nn
 
 from seqrec.config import TrainingConfig
 from seqrec.errors import ConfigError, DivergedError
-from seqrec.training.callbacks import EpochLog, Validation
+from seqrec.training.callbacks import EpochLog, Validation, peak_rss_mib
 from seqrec.training.fit import check_training, show_bar
 
 
@@ -62,6 +63,23 @@ def test_validates_every_n_epochs_and_after_the_last(tmp_path):
     validated = [row["epoch"] for row in callback.history if "valid_NDCG@10" in row]
     assert validated == [3, 6, 7]
     assert callback.best_epoch == 7
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_peak_rss_is_the_kernels_high_water_mark_in_mib():
+    status = Path("/proc/self/status").read_text()
+    high_water_kib = int(
+        next(line for line in status.splitlines() if line.startswith("VmHWM")).split()[1]
+    )
+    assert peak_rss_mib() == pytest.approx(high_water_kib / 1024, rel=0.05)
+
+
+def test_every_history_row_records_the_peak_rss(tmp_path, monkeypatch):
+    peaks = iter([100.0, 250.0])
+    monkeypatch.setattr("seqrec.training.callbacks.peak_rss_mib", lambda: next(peaks))
+    callback, _, _ = _run([0.1, 0.2], every=1, patience=5, tmp_path=tmp_path, max_epochs=2)
+    assert [row["peak_rss_mib"] for row in callback.history] == [100.0, 250.0]
+    assert callback.columns[-1] == "peak_rss_mib"
 
 
 def test_state_round_trip_keeps_patience_and_history(tmp_path):

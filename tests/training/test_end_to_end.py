@@ -75,6 +75,14 @@ def test_saved_config_holds_the_overrides_and_round_trips(trained):
     assert len(pl.read_csv(run_dir / "history.csv")) == 2
 
 
+def test_history_and_report_give_the_peak_resident_memory(trained):
+    run_dir, _ = trained
+    peaks = pl.read_csv(run_dir / "history.csv")["peak_rss_mib"].to_list()
+    assert peaks[0] > 50 and peaks == sorted(peaks)  # torch alone is over 50 MiB; a peak only grows
+    report = (run_dir / "report.md").read_text()
+    assert f"Peak resident memory {peaks[-1]:,.0f} MiB (per epoch" in report
+
+
 def test_metrics_json_has_every_protocol_with_intervals(trained):
     run_dir, _ = trained
     metrics = json.loads((run_dir / "metrics.json").read_text())

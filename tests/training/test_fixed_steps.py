@@ -11,7 +11,55 @@ import torch
 from tiny_run import Tiny, TinyConfig, tiny_config
 
 import seqrec.models as models
+from seqrec.config import config_from_dict, save_config
+from seqrec.errors import ConfigError
 from seqrec.pipeline import train
+from seqrec.training.steps_from import best_step
+
+
+def _validated_run(folder, dataset, values, metric="NDCG@10"):
+    """A run folder as a validation run leaves it: its config and history (4 steps an epoch)."""
+    folder.mkdir()
+    config = config_from_dict({"data": {"dataset": str(dataset)}, "model": {"name": "sasrec"}})
+    save_config(config, folder / "config.yaml")
+    rows = [f"{e},{4 * e},1.0,{v},{e}.0" for e, v in enumerate(values, 1)]
+    header = f"epoch,step,train_loss,valid_{metric},time_s"
+    (folder / "history.csv").write_text("\n".join([header, *rows]) + "\n")
+    return folder
+
+
+def test_steps_from_takes_the_steps_of_the_first_best_validation(tmp_path):
+    run = _validated_run(tmp_path / "valid-run", "data.tsv", ["0.1", "", "0.3", "0.3", "0.2"])
+    best = best_step(run, "data.tsv")
+    assert (best.epoch, best.step, best.value) == (3, 12, 0.3)  # the first of the equal bests
+
+
+def test_steps_from_refuses_another_data_set_a_run_without_validation_and_a_contradiction(
+    tiny_data, tmp_path
+):
+    run = _validated_run(tmp_path / "valid-run", tiny_data, ["0.1", "0.2"])
+    with pytest.raises(ConfigError, match=r"trained on .*tiny.tsv.*, this one on"):
+        best_step(run, str(tmp_path / "data.tsv"))
+    unvalidated = _validated_run(tmp_path / "no-valid", tiny_data, ["", ""])
+    with pytest.raises(ConfigError, match="no validation with its step count"):
+        best_step(unvalidated, str(tiny_data))
+    config = tiny_config(tiny_data, tmp_path / "final", steps_from=str(run), max_steps=3)
+    with pytest.raises(ConfigError, match=r"max_steps 3 and training.steps_from .* disagree"):
+        train(config)
+    assert not (tmp_path / "final").exists()  # refused before anything is written
+
+
+def test_a_final_run_trains_the_steps_of_the_validation_runs_best(tiny_data, tmp_path):
+    valid_run = train(tiny_config(tiny_data, tmp_path / "valid-run", epochs=4))
+    best = best_step(valid_run.dir, str(tiny_data))
+    config = tiny_config(tiny_data, tmp_path / "final", epochs=50, steps_from=str(valid_run.dir))
+    config["data"]["split"] = {"train_on_validation": True}
+    final = train(config)
+    assert final.config.training.max_steps == best.step
+    assert pl.read_csv(final.dir / "history.csv")["step"][-1] == best.step
+    report = (final.dir / "report.md").read_text()
+    assert f"{best.step:,} of {best.step:,} steps" in report
+    assert f"best validation of `{valid_run.dir}` (epoch {best.epoch}," in report
 
 
 def test_training_on_validation_runs_a_fixed_number_of_steps(tiny_data, tmp_path):
@@ -23,7 +71,7 @@ def test_training_on_validation_runs_a_fixed_number_of_steps(tiny_data, tmp_path
     assert not any(c.startswith("valid_") for c in history.columns)
     # 30 windows in batches of 8: 4 steps per epoch, 7 steps end in the second epoch
     assert run.fit.epochs_run == 2
-    assert "no validation set" in (run.dir / "report.md").read_text()
+    assert "trained on the validation items too" in (run.dir / "report.md").read_text()
     assert len(run.prepared().split.valid) == 0
 
 

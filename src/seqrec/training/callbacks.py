@@ -2,9 +2,10 @@
 
 ``Validation`` runs the ``Evaluator`` on the validation set every ``every`` epochs (and after the
 last), keeps the best weights (safetensors, written atomically) and stops after ``patience``
-validations without improvement. It also records the training history (loss, metric, wall time)
-for the report, and appends each epoch's row to ``history.csv`` as soon as the epoch ends, so a
-long run can be followed and a crash keeps its history. ``LastCheckpoint`` writes the full
+validations without improvement. It also records the training history (loss, metric, wall time,
+and the process's peak resident memory so far) for the report, and appends each epoch's row to
+``history.csv`` as soon as the epoch ends, so a long run can be followed and a crash keeps its
+history. ``LastCheckpoint`` writes the full
 Lightning checkpoint after every epoch, to a temporary file renamed over the old one, so a crash
 never leaves a half-written checkpoint. Both keep their state in the checkpoint, so a resumed run
 carries on the same history (``history.csv`` is rewritten from it, then appended to) and
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +30,12 @@ from safetensors.torch import save_model
 
 from seqrec.errors import DivergedError
 from seqrec.evaluation.evaluator import Evaluator
+
+
+def peak_rss_mib() -> float:
+    """The largest resident size of this process so far, in MiB (Linux counts KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 def atomic_save_model(model: Any, path: Path) -> None:
@@ -76,7 +84,7 @@ class Validation(Callback):
         A run without a validation set has no metric column at all.
         """
         valid = [] if self.evaluator is None else [f"valid_{self.metric}"]
-        return ["epoch", "train_loss", "train_s", *valid, "time_s"]
+        return ["epoch", "step", "train_loss", "train_s", *valid, "time_s", "peak_rss_mib"]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.wait >= self.patience:  # resuming a run that had already stopped early
@@ -104,6 +112,7 @@ class Validation(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         row = {
             "epoch": trainer.current_epoch + 1,
+            "step": trainer.global_step,  # optimizer steps so far (what steps_from reads)
             "train_loss": pl_module.epoch_loss(),
             "train_s": time.perf_counter() - self._epoch_start,  # training steps only
         }
@@ -121,6 +130,7 @@ class Validation(Callback):
             pl_module.log(f"valid_{self.metric}", value, prog_bar=True, sync_dist=True)
             self._update(trainer, pl_module, value)
         row["time_s"] = self.elapsed()
+        row["peak_rss_mib"] = peak_rss_mib()  # validation included: it can be the peak
         self.history.append(row)
         if self.history_path is not None and trainer.is_global_zero:
             with self.history_path.open("a", newline="", encoding="utf-8") as handle:

@@ -1,0 +1,61 @@
+"""How long a final run trains: the optimizer steps of an earlier run's best validation.
+
+The BERT4Rec authors train their final model on the validation items too, for a fixed number of
+steps, so it cannot early-stop. ``training.steps_from`` names a run that did validate on the same
+data set; its ``history.csv`` says how many steps it had taken when its validation metric (its
+own ``early_stopping_metric``) was best, and the final run trains exactly that many.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqrec.config import CONFIG_FILE, load_config
+from seqrec.errors import ConfigError
+from seqrec.training.fit import HISTORY
+
+
+@dataclass(frozen=True)
+class BestStep:
+    """Where an earlier run's validation was best: its epoch, optimizer steps and value."""
+
+    run_dir: Path
+    epoch: int
+    step: int
+    metric: str
+    value: float
+
+    def describe(self) -> str:
+        return (
+            f"the steps of the best validation of `{self.run_dir}` (epoch {self.epoch}, "
+            f"{self.metric} {self.value:.4f})"
+        )
+
+
+def best_step(run_dir: str | Path, dataset: str) -> BestStep:
+    """The best validation of the run in ``run_dir``, which must have validated on ``dataset``."""
+    run_dir = Path(run_dir)
+    where = f"training.steps_from: {run_dir}"
+    if (run_dir / "seed-1").is_dir() or not (run_dir / CONFIG_FILE).is_file():
+        raise ConfigError(f"{where}: expected the folder of one trained run (one seed)")
+    source = load_config(run_dir / CONFIG_FILE)
+    if source.data.dataset != dataset:
+        raise ConfigError(
+            f"{where}: that run trained on {source.data.dataset!r}, this one on {dataset!r}"
+        )
+    metric = source.training.early_stopping_metric
+    key = f"valid_{metric}"
+    if not (run_dir / HISTORY).is_file():
+        raise ConfigError(f"{where}: no {HISTORY}, the run never finished an epoch")
+    with (run_dir / HISTORY).open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    validated = [row for row in rows if row.get(key) and row.get("step")]
+    if not validated:
+        raise ConfigError(f"{where}: {HISTORY} holds no validation with its step count ({key})")
+    best = validated[0]
+    for row in validated[1:]:  # the first of equal values, as early stopping keeps it
+        if float(row[key]) > float(best[key]):
+            best = row
+    return BestStep(run_dir, int(best["epoch"]), int(best["step"]), metric, float(best[key]))

@@ -11,15 +11,16 @@ time the fast recipe needed to reach that same value.
     python benchmarks/beauty_paper.py [--fast-minutes 60] [--paper-minutes 60] [--seed 1]
 
 Writes `benchmarks/results/beauty_paper.{json,md,png}` (and the two run folders under `--out`).
-Peak RSS is the largest resident size of each recipe's process (`getrusage` of the children).
+Peak RSS is the largest resident size of each recipe's process, its test included (`wait4`);
+each run's `history.csv` gives it per epoch.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -49,18 +50,19 @@ def train(name: str, minutes: float, seed: int, out: Path, extra: dict[str, str]
     }  # fmt: skip
     command = [sys.executable, "-m", "seqrec.cli", "train", str(CONFIGS / config)]
     command += [f"{key}={value}" for key, value in settings.items()]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run(command, check=True)
+    process = subprocess.Popen(command)
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own resource usage
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB, largest child so far
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{name}: `{' '.join(command)}` failed")
     history = pl.read_csv(run_dir / "history.csv")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
         "recipe": name,
         "command": " ".join(command[1:]),
         "wall_s": wall,
-        "peak_rss_mib": peak / 1024 if peak > before else None,
+        "peak_rss_mib": usage.ru_maxrss / 1024,  # KiB on Linux: training and test
         "history": history.to_dicts(),
         "test": {p: r["metrics"] for p, r in metrics.items()},
     }
@@ -114,7 +116,7 @@ def markdown(results: list[dict], ratio: dict, started: str) -> str:
     for r in results:
         test = r["test"]["popular100"]
         best = max((v for _, v in curve(r)), default=float("nan"))
-        rss = "-" if r["peak_rss_mib"] is None else f"{r['peak_rss_mib']:.0f}"
+        rss = f"{r['peak_rss_mib']:.0f}"
         lines.append(
             f"| {r['recipe']} | {len(r['history'])} | {best:.4f} | {test['HR@10']['mean']:.4f} "
             f"| {test['NDCG@10']['mean']:.4f} | {test['MRR']['mean']:.4f} | {r['wall_s']:.0f} "

@@ -1,0 +1,109 @@
+"""What holds a Beauty run's memory: peak resident size per epoch, allocator settings compared.
+
+`seqrec train` raises glibc's trim and mmap thresholds (`training/allocator.py`) so that a step's
+large tensors are not re-mapped every step. This script trains the same preset for a few short
+epochs in a fresh process per variant and records each epoch's peak resident size
+(`history.csv`'s `peak_rss_mib`): as `seqrec train` runs it, with glibc's defaults, and with the
+raised thresholds but a single malloc arena (`MALLOC_ARENA_MAX=1`). A peak that keeps growing
+from epoch to epoch while the step's tensors keep their sizes is memory the allocator holds, not
+memory the training needs.
+
+    python benchmarks/beauty_memory.py [--config configs/bert4rec-beauty.yaml]
+        [--steps-per-epoch 60] [--epochs 8]
+
+Writes `benchmarks/results/beauty_memory.{json,md}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+ROOT = Path(__file__).parents[1]
+VARIANTS = {  # name: (raise glibc's thresholds, extra environment)
+    "seqrec train (thresholds raised)": (True, {}),
+    "glibc defaults": (False, {}),
+    "thresholds raised, one arena": (True, {"MALLOC_ARENA_MAX": "1"}),
+}
+CHILD = """
+import sys
+from seqrec import pipeline
+from seqrec.config import load_config
+from seqrec.training.allocator import keep_freed_memory
+if sys.argv[1] == "1":
+    keep_freed_memory()
+pipeline.train(load_config(sys.argv[2], sys.argv[3:]))
+"""
+
+
+def run(name: str, args: argparse.Namespace, out: Path) -> dict:
+    """One variant in its own process: per-epoch peaks and the process's own peak."""
+    raised, env = VARIANTS[name]
+    run_dir = out / name.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "")
+    settings = {
+        "training.steps_per_epoch": args.steps_per_epoch, "training.epochs": args.epochs,
+        "training.eval_every": 0, "training.max_minutes": "null",
+        "training.progress_bar": "false", "evaluation.protocols": "[popular100]",
+        "output.dir": str(run_dir),
+    }  # fmt: skip
+    command = [sys.executable, "-c", CHILD, "1" if raised else "0", str(args.config)]
+    command += [f"{key}={value}" for key, value in settings.items()]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=os.environ | env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{name}: the training process failed")
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
+    return {
+        "variant": name,
+        "epoch_peaks_mib": [float(row["peak_rss_mib"]) for row in rows],
+        "step_seconds": sum(float(row["train_s"]) for row in rows)
+        / (len(rows) * args.steps_per_epoch),
+        "process_peak_mib": usage.ru_maxrss / 1024,  # KiB on Linux; the test included
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def markdown(results: list[dict], args: argparse.Namespace, started: str) -> str:
+    lines = [
+        f"started {started}; `{args.config}`, {args.epochs} epochs of {args.steps_per_epoch} steps",
+        "",
+        "| variant | peak RSS after each epoch (MiB) | process peak, test included (MiB) "
+        "| s per step |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        peaks = ", ".join(f"{p:,.0f}" for p in r["epoch_peaks_mib"])
+        lines.append(
+            f"| {r['variant']} | {peaks} | {r['process_peak_mib']:,.0f} | {r['step_seconds']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "bert4rec-beauty.yaml")
+    parser.add_argument("--steps-per-epoch", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--out", type=Path, default=Path("runs/beauty-memory"))
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    results = [run(name, args, args.out) for name in VARIANTS]
+    table = markdown(results, args, started)
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "beauty_memory.md").write_text(table + "\n")
+    payload = {"started": started, "args": {k: str(v) for k, v in vars(args).items()}}
+    (RESULTS / "beauty_memory.json").write_text(json.dumps(payload | {"runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -144,7 +144,10 @@ def _training_section(config: Config, fitted: FitResult) -> list[str]:
         return ["", "## Training", "", "Nothing to train: fitted from the training split."]
     best = "no validation set: last epoch kept"
     if config.data.split.train_on_validation:
-        best = "trained on the validation items too (data.split.train_on_validation): last kept"
+        best = (
+            "trained on the validation items too (data.split.train_on_validation): "
+            "last weights kept"
+        )
     if t.eval_every == 0:
         best = "no validation (training.eval_every 0): last epoch kept"
     if fitted.best_epoch is not None:

@@ -43,6 +43,12 @@ def test_steps_from_refuses_another_data_set_a_run_without_validation_and_a_cont
     unvalidated = _validated_run(tmp_path / "no-valid", tiny_data, ["", ""])
     with pytest.raises(ConfigError, match="no validation with its step count"):
         best_step(unvalidated, str(tiny_data))
+    seeds = tmp_path / "seeds-run"
+    seeds.mkdir()
+    raw = {"data": {"dataset": str(tiny_data)}, "model": {"name": "sasrec"}}
+    save_config(config_from_dict(raw | {"training": {"seeds": [1, 2]}}), seeds / "config.yaml")
+    with pytest.raises(ConfigError, match="several seeds; give one seed's folder"):
+        best_step(seeds, str(tiny_data))
     config = tiny_config(tiny_data, tmp_path / "final", steps_from=str(run), max_steps=3)
     with pytest.raises(ConfigError, match=r"max_steps 3 and training.steps_from .* disagree"):
         train(config)

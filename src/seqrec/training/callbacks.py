@@ -2,14 +2,14 @@
 
 ``Validation`` runs the ``Evaluator`` on the validation set every ``every`` epochs (and after the
 last), keeps the best weights (safetensors, written atomically) and stops after ``patience``
-validations without improvement. It also records the training history (loss, metric, wall time,
-and the process's peak resident memory so far) for the report, and appends each epoch's row to
+validations without improvement. It also records the training history (loss, metric, wall time, and
+the process's peak resident memory so far) for the report, and appends each epoch's row to
 ``history.csv`` as soon as the epoch ends, so a long run can be followed and a crash keeps its
-history. ``LastCheckpoint`` writes the full
-Lightning checkpoint after every epoch, to a temporary file renamed over the old one, so a crash
-never leaves a half-written checkpoint. Both keep their state in the checkpoint, so a resumed run
-carries on the same history (``history.csv`` is rewritten from it, then appended to) and
-patience. ``EpochLog`` prints one line per epoch, for logs that are not a terminal.
+history. ``LastCheckpoint`` writes the full Lightning checkpoint after every epoch, to a temporary
+file renamed over the old one, so a crash never leaves a half-written checkpoint. Both keep their
+state in the checkpoint, so a resumed run carries on the same history (``history.csv`` is rewritten
+from it, then appended to) and patience. ``EpochLog`` prints one line per epoch, for logs that are
+not a terminal.
 """
 
 from __future__ import annotations

@@ -38,9 +38,11 @@ def best_step(run_dir: str | Path, dataset: str) -> BestStep:
     """The best validation of the run in ``run_dir``, which must have validated on ``dataset``."""
     run_dir = Path(run_dir)
     where = f"training.steps_from: {run_dir}"
-    if (run_dir / "seed-1").is_dir() or not (run_dir / CONFIG_FILE).is_file():
-        raise ConfigError(f"{where}: expected the folder of one trained run (one seed)")
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise ConfigError(f"{where}: not a run folder (no {CONFIG_FILE})")
     source = load_config(run_dir / CONFIG_FILE)
+    if source.training.seeds:
+        raise ConfigError(f"{where}: a run of several seeds; give one seed's folder (seed-<s>/)")
     if source.data.dataset != dataset:
         raise ConfigError(
             f"{where}: that run trained on {source.data.dataset!r}, this one on {dataset!r}"

@@ -4,7 +4,9 @@
 large tensors are not re-mapped every step. This script trains the same preset for a few short
 epochs in a fresh process per variant and records each epoch's peak resident size
 (`history.csv`'s `peak_rss_mib`): as `seqrec train` runs it, with glibc's defaults, and with the
-raised thresholds but a single malloc arena (`MALLOC_ARENA_MAX=1`). A peak that keeps growing
+raised thresholds but a single malloc arena (`MALLOC_ARENA_MAX=1`), and with glibc's mmap
+threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`), which hands every large block
+back at the price of mapping it again on the next step. A peak that keeps growing
 from epoch to epoch while the step's tensors keep their sizes is memory the allocator holds, not
 memory the training needs.
 
@@ -30,6 +32,8 @@ VARIANTS = {  # name: (raise glibc's thresholds, extra environment)
     "seqrec train (thresholds raised)": (True, {}),
     "glibc defaults": (False, {}),
     "thresholds raised, one arena": (True, {"MALLOC_ARENA_MAX": "1"}),
+    # a fixed threshold turns glibc's dynamic one off: large blocks always mapped and handed back
+    "mmap threshold fixed at 128 KiB": (False, {"MALLOC_MMAP_THRESHOLD_": "131072"}),
 }
 CHILD = """
 import sys

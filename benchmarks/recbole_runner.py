@@ -99,6 +99,7 @@ def run_recbole(
     seed: int = 2020,
     venv_dir: Path = DEFAULT_VENV,
     eval_repeats: int = 7,
+    max_batches: int = 0,
 ) -> dict[str, Any]:
     """Train and test one RecBole model in its own environment; return the measurements.
 
@@ -106,6 +107,7 @@ def run_recbole(
     and for GRU4RecF the `.item` file beside it.
     `anomaly` is "off" (autograd anomaly detection switched off after RecBole's models are
     imported) or "shipped" (left on, as importing RecBole 1.2.1's sequential models sets it).
+    `max_batches` > 0 ends each training epoch after that many batches.
     The JSON written to `out_json` is described in `recbole_train.py`.
     """
     if model not in MODELS:
@@ -125,6 +127,7 @@ def run_recbole(
         "--threads": str(threads),
         "--seed": str(seed),
         "--eval-repeats": str(eval_repeats),
+        "--max-batches": str(max_batches),
     }
     command = [str(python), str(TRAIN_SCRIPT), *(part for item in options.items() for part in item)]
     subprocess.run(command, check=True, env=_child_env(threads))

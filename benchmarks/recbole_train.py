@@ -14,7 +14,8 @@ epoch without changing what RecBole computes.
 The JSON holds:
 - `epochs`: per epoch `train_seconds`, `train_samples` (training rows seen: RecBole trains on
   every prefix of every training sequence; for DIEN, positives and negatives), `train_batches`,
-  `train_loss_sum`, `valid_seconds`, `valid_score` (of `valid_metric`), `valid_ndcg_at_10`
+  `train_batches_capped` (the epoch stopped at `--max-batches`), `train_loss_sum`,
+  `valid_seconds`, `valid_score` (of `valid_metric`), `valid_ndcg_at_10`
   (ranking models), `valid_metrics` and `wall_seconds` (since training began, taken when that
   epoch's validation finished);
 - `test`: metrics of the best-validation checkpoint, `eval_seconds` (one full-sort evaluation
@@ -29,6 +30,7 @@ The JSON holds:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -148,11 +150,17 @@ def recbole_config(model: str, epochs: int, seed: int, work: Path) -> dict[str, 
     }
 
 
-class TimedTrainer(Trainer):
-    """RecBole's Trainer with every training epoch and validation timed."""
+class BatchCapError(Exception):
+    """Raised before the first batch past ``TimedTrainer.max_batches``: the epoch ends there."""
 
-    def __init__(self, config: Config, model: torch.nn.Module) -> None:
+
+class TimedTrainer(Trainer):
+    """RecBole's Trainer with every training epoch and validation timed; with ``max_batches``
+    each epoch stops after that many batches (for time per sample where an epoch takes hours)."""
+
+    def __init__(self, config: Config, model: torch.nn.Module, max_batches: int = 0) -> None:
         super().__init__(config, model)
+        self.max_batches = max_batches
         self.epoch_log: list[dict[str, Any]] = []
         self.fit_start = 0.0
         self.anomaly_in_training: bool | None = None
@@ -169,26 +177,34 @@ class TimedTrainer(Trainer):
         show_progress: bool = False,
     ) -> Any:
         inner = loss_func or self.model.calculate_loss
-        counts = {"samples": 0, "batches": 0}
+        counts: dict[str, Any] = {"samples": 0, "batches": 0, "loss": 0.0, "end": None}
 
         def counted_loss(interaction: Any) -> torch.Tensor:
+            if self.max_batches and counts["batches"] == self.max_batches:
+                counts["end"] = time.perf_counter()
+                raise BatchCapError
             counts["samples"] += len(interaction)
             counts["batches"] += 1
-            return inner(interaction)
+            loss = inner(interaction)
+            counts["loss"] += loss.item()
+            return loss
 
         self.anomaly_in_training = torch.is_anomaly_enabled()
         start = time.perf_counter()
-        loss = super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
+        with contextlib.suppress(BatchCapError):
+            super()._train_epoch(train_data, epoch_idx, counted_loss, show_progress)
+        end = counts["end"] or time.perf_counter()
         self.epoch_log.append(
             {
                 "epoch": epoch_idx + 1,
-                "train_seconds": time.perf_counter() - start,
+                "train_seconds": end - start,
                 "train_samples": counts["samples"],
                 "train_batches": counts["batches"],
-                "train_loss_sum": float(loss),
+                "train_batches_capped": counts["end"] is not None,
+                "train_loss_sum": counts["loss"],
             }
         )
-        return loss
+        return counts["loss"]
 
     def _valid_epoch(self, valid_data: Any, show_progress: bool = False) -> Any:
         start = time.perf_counter()
@@ -349,7 +365,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data, train_data, valid_data, test_data = prepare_data(config, source)
         init_seed(config["seed"], config["reproducibility"])
         model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-        trainer = TimedTrainer(config, model)
+        trainer = TimedTrainer(config, model, args.max_batches)
         trainer.fit(train_data, valid_data, verbose=False, saved=True, show_progress=False)
         test = timed_test(trainer, test_data, args.eval_repeats)
         anomaly["enabled_in_training"] = trainer.anomaly_in_training
@@ -391,6 +407,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--eval-repeats", type=int, default=7, help="timed test passes")
+    parser.add_argument(
+        "--max-batches", type=int, default=0, help="train each epoch's first N batches only"
+    )
     args = parser.parse_args()
     args.data_dir = args.data_dir.resolve()
     args.out = args.out.resolve()

@@ -8,8 +8,9 @@ only popularity, to learn, so the figures are throughput and memory, not quality
 are there to show that training moved the model towards the popular items). Everything else is the
 project's code: ``SequenceCorpus`` -> ``leave_one_out`` -> ``training.fit.fit`` (Lightning, the
 window data module, AdamW) with ``loss: sampled`` and ``--negatives`` uniform shared negatives,
-then ``Evaluator`` with full ranking (history excluded), which scores 256 users x 131,072 items
-per block (``MAX_SCORES``) instead of 256 x 1,000,001. A dense evaluation of the first
+then ``Evaluator`` with full ranking (history excluded), which scores 256 users x 4,096 items
+per block (``EVAL_SCORES``; 131,072 when the figures in the README were measured) instead of
+256 x 1,000,001. A dense evaluation of the first
 ``--check-users`` users checks that the blocked ranks equal the dense ones (after the peak memory
 of the blocked run is recorded).
 
@@ -33,10 +34,10 @@ import torch
 from seqrec.config import TrainingConfig
 from seqrec.data.corpus import SequenceCorpus, Sequences, Vocabulary
 from seqrec.data.splits import EvalSet, leave_one_out
-from seqrec.evaluation.evaluator import Evaluator
+from seqrec.evaluation.evaluator import EVAL_SCORES, Evaluator
 from seqrec.evaluation.protocols import FullRanking
 from seqrec.models.sasrec import SASRec, SASRecConfig
-from seqrec.models.scoring import MAX_SCORES, block_width
+from seqrec.models.scoring import block_width
 from seqrec.training.allocator import keep_freed_memory
 from seqrec.training.fit import fit, seed_everything
 
@@ -102,7 +103,7 @@ def evaluate(model: SASRec, test: EvalSet, n_items: int, args: argparse.Namespac
     return {
         "users": len(sample), "eval_s": round(seconds, 1),
         "users_per_s": round(len(sample) / seconds, 1),
-        "block_items": block_width(256, n_items + 1) or n_items + 1,
+        "block_items": block_width(256, n_items + 1, EVAL_SCORES) or n_items + 1,
         "metrics": {m: round(result[m], 5) for m in METRICS},
         "peak_rss_mib_after_eval": round(peak),
         "dense_check_users": args.check_users, "dense_ranks_identical": bool(same),
@@ -173,7 +174,7 @@ def main() -> None:
     evaluation = evaluate(model.eval(), split.test, corpus.n_items, args)
     table = (corpus.n_items + 1) * config.hidden_size * 4 / 2**20
     write({
-        "torch_threads": torch.get_num_threads(), "max_scores": MAX_SCORES,
+        "torch_threads": torch.get_num_threads(), "max_scores": EVAL_SCORES,
         "model": {"name": "sasrec", "hidden_size": config.hidden_size, "max_len": config.max_len,
                   "n_negatives": config.n_negatives},
         "item_table_mib": round(table), "data": data, "training": training,

@@ -225,7 +225,9 @@ def compare(model: str, recbole: dict, shipped: dict, ours: dict, prefixes: np.n
     else:
         ratio = MODEL_SETTINGS[model]["mask_ratio"]
         cap, ft = int(ratio * SHARED["max_len"]), RECBOLE_FT_RATIO
-        rb_targets = recbole_bert4rec_targets(prefixes, ratio, cap, ft)
+        # an epoch cut short (--recbole-max-batches) saw a shuffled share of the prefixes
+        seen = rb_sequences / len(prefixes)
+        rb_targets = seen * recbole_bert4rec_targets(prefixes, ratio, cap, ft)
     our_train = float(np.median(ours["train_seconds_per_epoch"]))
     per_target = {
         "recbole_off": rb_train / rb_targets, "recbole_shipped": rb_shipped / rb_targets,
@@ -378,7 +380,9 @@ def main() -> None:
     if args.recompute is not None:
         saved = json.loads(args.recompute.read_text())
         raw = saved["raw"]
-        args.models = list(saved["args"]["models"])
+        recompute = args.recompute
+        vars(args).update(saved["args"])  # the measured run's settings, as they were
+        args.recompute = recompute
         rows = {
             m: compare(
                 m, raw[m]["recbole_off"], raw[m]["recbole_shipped"], raw[m]["seqrec"], prefixes

@@ -299,6 +299,9 @@ class TrainingConfig:
     on the same data set) sets ``max_steps`` to the steps that run had taken at its best
     validation: the final model of the BERT4Rec authors' protocol trains on the validation
     items too (``data.split.train_on_validation``), so a validation run picks its length.
+    ``schedule_steps`` is the length of the learning rate's linear decay (default: the run's
+    own, so it ends at 0 with the last step; with ``steps_from``, the validation run's, so the
+    final run follows that run's learning rate step for step and stops where it was best).
     ``max_minutes`` stops training after that much wall time (checked between steps; the epoch
     then ends there and is validated).
     ``steps_per_epoch`` ends an epoch (and so validates) after that many steps, each epoch a
@@ -329,6 +332,7 @@ class TrainingConfig:
 
     epochs: int = field(default=50, metadata=at_least(1))
     max_steps: int | None = field(default=None, metadata=at_least(1))
+    schedule_steps: int | None = field(default=None, metadata=at_least(1))
     steps_from: str | None = None
     max_minutes: float | None = field(default=None, metadata=above(0))
     steps_per_epoch: int | None = field(default=None, metadata=at_least(1))
@@ -358,6 +362,11 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"training.seeds: expected distinct seeds, got {list(self.seeds)}")
+        if self.schedule_steps and self.max_steps and self.schedule_steps < self.max_steps:
+            raise ConfigError(
+                f"training.schedule_steps {self.schedule_steps} is shorter than the run's "
+                f"{self.max_steps} steps: the learning rate would be 0 for the rest"
+            )
 
 
 @dataclass(frozen=True)

@@ -311,7 +311,8 @@ class _Plan:
 
 
 def _steps_from(config: Config) -> Config:
-    """``training.max_steps`` set from ``training.steps_from`` (see ``steps_from.py``)."""
+    """``training.max_steps`` and, unless given, ``training.schedule_steps`` set from
+    ``training.steps_from`` (see ``steps_from.py``)."""
     t = config.training
     if t.steps_from is None:
         return config
@@ -321,7 +322,9 @@ def _steps_from(config: Config) -> Config:
             f"training.max_steps {t.max_steps} and training.steps_from {t.steps_from} "
             f"({best.step} steps) disagree: give one of them"
         )
-    return dataclasses.replace(config, training=dataclasses.replace(t, max_steps=best.step))
+    schedule = t.schedule_steps or best.schedule_steps
+    training = dataclasses.replace(t, max_steps=best.step, schedule_steps=schedule)
+    return dataclasses.replace(config, training=training)
 
 
 def _plan(config: Config) -> _Plan:

@@ -127,15 +127,22 @@ def _data_section(config: Config, data: PreparedData) -> list[str]:
 
 
 def _length(config: Config, fitted: FitResult) -> str:
-    """How long training ran: epochs, and with ``training.max_steps`` the steps and their source."""
+    """How long training ran: epochs, and with ``training.max_steps`` the steps and their source;
+    the length of the learning-rate decay where ``training.schedule_steps`` sets it."""
     t = config.training
+    best = None if t.steps_from is None else best_step(t.steps_from, config.data.dataset)
+    schedule = ""
+    if t.schedule_steps:
+        followed = best is not None and t.schedule_steps == best.schedule_steps
+        origin = "that run's learning-rate path" if followed else "training.schedule_steps"
+        schedule = f", the learning rate decaying over {t.schedule_steps:,} steps ({origin})"
     if t.max_steps is None:
-        return f"{fitted.epochs_run} epochs of at most {t.epochs}"
+        return f"{fitted.epochs_run} epochs of at most {t.epochs}{schedule}"
     done = int(fitted.history[-1].get("step") or 0) if fitted.history else 0
     source = "training.max_steps"
-    if t.steps_from is not None:
-        source += ": " + best_step(t.steps_from, config.data.dataset).describe()
-    return f"{fitted.epochs_run} epochs, {done:,} of {t.max_steps:,} steps ({source})"
+    if best is not None:
+        source += ": " + best.describe()
+    return f"{fitted.epochs_run} epochs, {done:,} of {t.max_steps:,} steps ({source}){schedule}"
 
 
 def _training_section(config: Config, fitted: FitResult) -> list[str]:

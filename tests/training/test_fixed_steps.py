@@ -32,6 +32,7 @@ def test_steps_from_takes_the_steps_of_the_first_best_validation(tmp_path):
     run = _validated_run(tmp_path / "valid-run", "data.tsv", ["0.1", "", "0.3", "0.3", "0.2"])
     best = best_step(run, "data.tsv")
     assert (best.epoch, best.step, best.value) == (3, 12, 0.3)  # the first of the equal bests
+    assert best.schedule_steps == 50 * 4  # its default 50 epochs of 4 steps
 
 
 def test_steps_from_refuses_another_data_set_a_run_without_validation_and_a_contradiction(
@@ -66,6 +67,33 @@ def test_a_final_run_trains_the_steps_of_the_validation_runs_best(tiny_data, tmp
     report = (final.dir / "report.md").read_text()
     assert f"{best.step:,} of {best.step:,} steps" in report
     assert f"best validation of `{valid_run.dir}` (epoch {best.epoch}," in report
+    # on the validation run's learning-rate path: 4 epochs of its steps, not decaying to 0 early
+    per_epoch = int(pl.read_csv(valid_run.dir / "history.csv")["step"][0])
+    assert final.config.training.schedule_steps == best.schedule_steps == 4 * per_epoch
+    assert f"decaying over {4 * per_epoch:,} steps (that run's learning-rate path)" in report
+    expected = 0.01 * (4 * per_epoch - best.step) / (4 * per_epoch)
+    assert _last_lr(final.dir) == pytest.approx(expected)
+
+
+def _last_lr(run_dir):
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    return checkpoint["lr_schedulers"][0]["_last_lr"][0]
+
+
+def test_schedule_steps_sets_the_length_of_the_learning_rate_decay(tiny_data, tmp_path):
+    own = train(tiny_config(tiny_data, tmp_path / "own", max_steps=4, lr=0.01, eval_every=0))
+    assert _last_lr(own.dir) == pytest.approx(0.0)  # decayed to 0 at its own last step
+    config = tiny_config(
+        tiny_data, tmp_path / "longer", max_steps=4, schedule_steps=16, lr=0.01, eval_every=0
+    )
+    longer = train(config)
+    assert _last_lr(longer.dir) == pytest.approx(0.01 * 12 / 16)  # a quarter of the way down
+    assert (
+        "decaying over 16 steps (training.schedule_steps)" in (longer.dir / "report.md").read_text()
+    )
+    short = tiny_config(tiny_data, tmp_path / "short", max_steps=4, schedule_steps=3)
+    with pytest.raises(ConfigError, match="schedule_steps 3 is shorter than the run's 4 steps"):
+        train(short)
 
 
 def test_training_on_validation_runs_a_fixed_number_of_steps(tiny_data, tmp_path):

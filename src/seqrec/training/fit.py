@@ -193,7 +193,8 @@ def fit(
     if cfg.steps_per_epoch:
         per_epoch = min(per_epoch, cfg.steps_per_epoch)
     trainer.log_every_n_steps = min(50, per_epoch)
-    module = SeqRecModule(model, cfg, total_steps=cfg.max_steps or per_epoch * cfg.epochs)
+    total_steps = cfg.schedule_steps or cfg.max_steps or per_epoch * cfg.epochs
+    module = SeqRecModule(model, cfg, total_steps=total_steps)
     trainer.fit(module, datamodule=data, ckpt_path=last if resume else None)
     model.cpu()
     if validation.best_epoch is not None and best.is_file():

@@ -3,7 +3,11 @@
 The BERT4Rec authors train their final model on the validation items too, for a fixed number of
 steps, so it cannot early-stop. ``training.steps_from`` names a run that did validate on the same
 data set; its ``history.csv`` says how many steps it had taken when its validation metric (its
-own ``early_stopping_metric``) was best, and the final run trains exactly that many.
+own ``early_stopping_metric``) was best, and the final run trains exactly that many, on that
+run's learning-rate path (its schedule's length, unless ``training.schedule_steps`` says
+otherwise): the model validated is the one at that step of that path, so the final run follows
+it rather than decaying to 0 in fewer steps (on Beauty a SASRec final run decaying to 0 over its
+1,926 steps tested at full NDCG@10 0.0242, the same steps on the validation run's path 0.0351).
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from seqrec.training.fit import HISTORY
 
 @dataclass(frozen=True)
 class BestStep:
-    """Where an earlier run's validation was best: its epoch, optimizer steps and value."""
+    """Where an earlier run's validation was best: its epoch, optimizer steps and value, and
+    the length of that run's learning-rate schedule."""
 
     run_dir: Path
     epoch: int
     step: int
     metric: str
     value: float
+    schedule_steps: int
 
     def describe(self) -> str:
         return (
@@ -60,4 +66,7 @@ def best_step(run_dir: str | Path, dataset: str) -> BestStep:
     for row in validated[1:]:  # the first of equal values, as early stopping keeps it
         if float(row[key]) > float(best[key]):
             best = row
-    return BestStep(run_dir, int(best["epoch"]), int(best["step"]), metric, float(best[key]))
+    t = source.training  # its schedule as training/fit.py sets it: epochs x steps of an epoch
+    schedule = t.schedule_steps or t.max_steps or t.epochs * int(rows[0]["step"])
+    step = int(best["step"])
+    return BestStep(run_dir, int(best["epoch"]), step, metric, float(best[key]), schedule)

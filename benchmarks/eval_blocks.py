@@ -83,9 +83,7 @@ def main() -> None:
         "|---|---|" + "---|" * (len(SIZES) + 1),
     ]
     for r in rows:
-        cells = " | ".join(
-            f"{r['median_s'][s]:.2f} ({r['ratio_to_dense'][s]:.2f}x)" for s in SIZES
-        )
+        cells = " | ".join(f"{r['median_s'][s]:.2f} ({r['ratio_to_dense'][s]:.2f}x)" for s in SIZES)
         history = "excluded" if r["exclude_history"] else "kept"
         other = max(r["users_with_other_ranks"].values())
         lines.append(f"| {r['model']} | {history} | {cells} | {other} |")

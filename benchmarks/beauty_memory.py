@@ -1,24 +1,28 @@
 """What holds a Beauty run's memory: peak resident size per epoch, allocator settings compared.
 
 `seqrec train` raises glibc's trim and mmap thresholds (`training/allocator.py`) so that a step's
-large tensors are not re-mapped every step. This script trains the same preset for a few short
-epochs in a fresh process per variant and records each epoch's peak resident size
-(`history.csv`'s `peak_rss_mib`): as `seqrec train` runs it, with glibc's defaults, and with the
-raised thresholds but a single malloc arena (`MALLOC_ARENA_MAX=1`), and with glibc's mmap
-threshold fixed at 128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`), which hands every large block
-back at the price of mapping it again on the next step. A peak that keeps growing
-from epoch to epoch while the step's tensors keep their sizes is memory the allocator holds, not
-memory the training needs.
+large tensors are not re-mapped every step, and hands the free pages back to the system every
+`training.release_memory_every` steps (`malloc_trim`). This script trains the same preset for a
+few short epochs in a fresh process per variant and records each epoch's peak resident size
+(`history.csv`'s `peak_rss_mib`): as `seqrec train` runs it; never releasing (the thresholds
+alone); releasing every 10 steps; with glibc's defaults; with glibc's mmap threshold fixed at
+128 KiB (`MALLOC_MMAP_THRESHOLD_=131072`), which hands every large block back at the price of
+mapping it again on the next step; and with tcmalloc or jemalloc in place of glibc's malloc
+(`LD_PRELOAD`), where the system has them (Debian: `libtcmalloc-minimal4`, `libjemalloc2`). A
+peak that keeps growing from epoch to epoch while the step's tensors keep their sizes is memory
+the allocator holds, not memory the training needs.
 
     python benchmarks/beauty_memory.py [--config configs/bert4rec-beauty.yaml]
-        [--steps-per-epoch 60] [--epochs 8]
+        [--steps-per-epoch 60] [--epochs 8] [--first N]
 
-Writes `benchmarks/results/beauty_memory.{json,md}`.
+Writes `benchmarks/results/beauty_memory.{json,md}` (`beauty_memory_<config>.*` for another
+config).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import json
 import os
 import subprocess
@@ -28,13 +32,17 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).parents[1]
-VARIANTS = {  # name: (raise glibc's thresholds, extra environment)
-    "seqrec train (thresholds raised)": (True, {}),
-    "glibc defaults": (False, {}),
-    "thresholds raised, one arena": (True, {"MALLOC_ARENA_MAX": "1"}),
+VARIANTS = {  # name: (raise glibc's thresholds, release_memory_every, extra environment)
+    "seqrec train (thresholds raised, released every 50 steps)": (True, 50, {}),
+    "thresholds raised, never released": (True, 0, {}),
+    "thresholds raised, released every 10 steps": (True, 10, {}),
+    "glibc defaults, never released": (False, 0, {}),
     # a fixed threshold turns glibc's dynamic one off: large blocks always mapped and handed back
-    "mmap threshold fixed at 128 KiB": (False, {"MALLOC_MMAP_THRESHOLD_": "131072"}),
+    "mmap threshold fixed at 128 KiB": (False, 0, {"MALLOC_MMAP_THRESHOLD_": "131072"}),
 }
+for _library in ("tcmalloc_minimal", "jemalloc"):  # another malloc, where the system has one
+    if _found := ctypes.util.find_library(_library):
+        VARIANTS[f"{_library} (LD_PRELOAD={_found})"] = (False, 0, {"LD_PRELOAD": _found})
 CHILD = """
 import sys
 from seqrec import pipeline
@@ -48,12 +56,13 @@ pipeline.train(load_config(sys.argv[2], sys.argv[3:]))
 
 def run(name: str, args: argparse.Namespace, out: Path) -> dict:
     """One variant in its own process: per-epoch peaks and the process's own peak."""
-    raised, env = VARIANTS[name]
-    run_dir = out / name.replace(" ", "-").replace("(", "").replace(")", "").replace(",", "")
+    raised, release_every, env = VARIANTS[name]
+    run_dir = out / "".join(c if c.isalnum() else "-" for c in name)
     settings = {
         "training.steps_per_epoch": args.steps_per_epoch, "training.epochs": args.epochs,
-        "training.eval_every": 0, "training.max_minutes": "null",
-        "training.progress_bar": "false", "evaluation.protocols": "[popular100]",
+        "training.eval_every": 0, "training.max_minutes": "null", "training.max_steps": "null",
+        "training.progress_bar": "false", "training.release_memory_every": release_every,
+        "evaluation.protocols": "[popular100]",
         "output.dir": str(run_dir),
     }  # fmt: skip
     command = [sys.executable, "-c", CHILD, "1" if raised else "0", str(args.config)]
@@ -98,15 +107,24 @@ def main() -> None:
     parser.add_argument("--steps-per-epoch", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("runs/beauty-memory"))
+    parser.add_argument(
+        "--first", type=int, default=len(VARIANTS), help="only the first N variants (2: seqrec "
+        "train's and the same never released)"
+    )  # fmt: skip
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    results = [run(name, args, args.out) for name in VARIANTS]
+    results = [
+        run(name, args, args.out / args.config.stem) for name in list(VARIANTS)[: args.first]
+    ]
     table = markdown(results, args, started)
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "beauty_memory.md").write_text(table + "\n")
+    name = "beauty_memory" + (
+        "" if args.config.stem == "bert4rec-beauty" else f"_{args.config.stem}"
+    )
+    (RESULTS / f"{name}.md").write_text(table + "\n")
     payload = {"started": started, "args": {k: str(v) for k, v in vars(args).items()}}
-    (RESULTS / "beauty_memory.json").write_text(json.dumps(payload | {"runs": results}, indent=2))
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload | {"runs": results}, indent=2))
 
 
 if __name__ == "__main__":

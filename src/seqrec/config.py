@@ -327,7 +327,9 @@ class TrainingConfig:
     machine itself, or joins those torchrun or SLURM started, and reduces gradients over gloo on
     CPUs, NCCL on GPUs. ``batch_size`` is per process: a step sees ``devices * num_nodes *
     batch_size`` windows. ``progress_bar`` draws a bar when the output is a terminal; otherwise
-    (or with false) one line is printed per epoch.
+    (or with false) one line is printed per epoch. ``release_memory_every`` hands the allocator's
+    free pages back to the system after that many batches (glibc's ``malloc_trim``; 0 never), so
+    fragmentation cannot grow the peak memory of a long run step by step (``allocator.py``).
     """
 
     epochs: int = field(default=50, metadata=at_least(1))
@@ -358,6 +360,7 @@ class TrainingConfig:
     precision: Literal["32-true", "bf16-mixed"] = "32-true"
     progress_bar: bool = True
     tensorboard: bool = False
+    release_memory_every: int = field(default=50, metadata=at_least(0))
 
     def __post_init__(self) -> None:
         if len(set(self.seeds)) != len(self.seeds):

@@ -30,6 +30,7 @@ from safetensors.torch import save_model
 
 from seqrec.errors import DivergedError
 from seqrec.evaluation.evaluator import Evaluator
+from seqrec.training.allocator import release_freed_memory
 
 
 def peak_rss_mib() -> float:
@@ -264,6 +265,20 @@ class LastCheckpoint(Checkpoint):
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
         trainer.strategy.barrier()
+
+
+class ReleaseFreedMemory(Callback):
+    """Hands the allocator's free pages back to the system after every ``every`` training batches,
+    so a peak that fragmentation would grow step by step stays bounded (see ``allocator.py``)."""
+
+    def __init__(self, every: int, release: Callable[[], bool] = release_freed_memory) -> None:
+        self.every, self.release = every, release
+        self.batches = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.batches += 1
+        if self.batches % self.every == 0:
+            self.release()
 
 
 class ThrottledProgressBar(TQDMProgressBar):

@@ -31,7 +31,13 @@ from seqrec.config import TrainingConfig
 from seqrec.data.corpus import Sequences
 from seqrec.errors import ConfigError, RunFolderError
 from seqrec.evaluation.evaluator import Evaluator
-from seqrec.training.callbacks import EpochLog, LastCheckpoint, ThrottledProgressBar, Validation
+from seqrec.training.callbacks import (
+    EpochLog,
+    LastCheckpoint,
+    ReleaseFreedMemory,
+    ThrottledProgressBar,
+    Validation,
+)
 from seqrec.training.data import WindowDataModule
 from seqrec.training.distributed import external_world_size, writes_run_folder
 from seqrec.training.module import SeqRecModule
@@ -121,6 +127,8 @@ def make_trainer(
 ) -> L.Trainer:
     """The Trainer every run uses (also what the overhead benchmark times)."""
     callbacks = list(callbacks)
+    if cfg.release_memory_every:
+        callbacks.append(ReleaseFreedMemory(cfg.release_memory_every))
     bar = show_bar(cfg)
     if bar:
         callbacks.append(ThrottledProgressBar())

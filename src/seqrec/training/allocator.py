@@ -13,8 +13,8 @@ The price is fragmentation where block sizes change from step to step (BERT4Rec 
 number of masked targets, so the logits, differ per batch): freed blocks in the middle of the heap
 stay resident, and the peak grows by a few MiB a step, with glibc's defaults too
 (``benchmarks/beauty_memory.py``). ``release_freed_memory`` (``malloc_trim``) returns every free
-page to the system, so training calls it every ``training.release_memory_every`` steps: the
-pages it returns are faulted in again when reused, a cost spread over those steps. A threshold set
+page to the system, so training calls it every ``training.release_memory_every`` batches: the
+pages it returns are faulted in again when reused, a cost spread over those batches. A threshold set
 in the environment (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) is left alone.
 """
 
